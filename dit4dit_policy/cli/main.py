@@ -1,0 +1,114 @@
+"""The ``dit4dit`` command: discovers its subcommands from the modules of this package.
+
+Each subcommand is one thin module in ``dit4dit_policy/cli/`` defining::
+
+    COMMAND = ("bench", "policy")        # path in the command tree (1 or 2 words)
+    HELP = "one-line description"
+    ACCEPTS_OVERRIDES = False            # optional: True → extra ``--a.b=value`` args go to args.overrides
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+Modules must not import heavy libraries (torch, mujoco, cyclonedds) at module level, so that
+``dit4dit --help`` stays instant; import them inside ``run``.
+
+Exit codes: 0 success, 1 user error (a clear one-line message on stderr), 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from dit4dit_policy import __version__
+from dit4dit_policy.errors import ConfigError, Dit4ditError
+
+#: Help text of command groups (a group appears only once a subcommand registers under it).
+GROUP_HELP = {
+    "bench": "benchmarks that print a speed ratio against a reference measured in the same run",
+    "robot": "inspect the G1 and its 16-D joint contract without commanding motion",
+    "dataset": "inspect, validate and compute statistics of LeRobot datasets",
+    "eval": "evaluation: simulated, real-robot (operator-driven) and offline open-loop",
+}
+
+_PRIVATE = {"main"}
+
+
+def discover() -> list[ModuleType]:
+    """Import every subcommand module of this package, sorted by command path."""
+    import dit4dit_policy.cli as package
+
+    modules = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name in _PRIVATE:
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if not hasattr(module, "COMMAND"):
+            continue
+        modules.append(module)
+    return sorted(modules, key=lambda m: tuple(m.COMMAND))
+
+
+def build_parser(modules: Sequence[ModuleType]) -> argparse.ArgumentParser:
+    """The full argparse tree for ``modules``."""
+    parser = argparse.ArgumentParser(
+        prog="dit4dit",
+        description="DiT4DiT policy on the Unitree G1: simulation, training, evaluation, deployment tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"dit4dit_policy {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    top.required = True
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for module in modules:
+        path = tuple(module.COMMAND)
+        if len(path) == 1:
+            sub = top.add_parser(path[0], help=module.HELP, description=module.HELP)
+        elif len(path) == 2:
+            if path[0] not in groups:
+                group_help = GROUP_HELP.get(path[0], path[0])
+                group_parser = top.add_parser(path[0], help=group_help, description=group_help)
+                groups[path[0]] = group_parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+                groups[path[0]].required = True
+            sub = groups[path[0]].add_parser(path[1], help=module.HELP, description=module.HELP)
+        else:
+            raise RuntimeError(f"{module.__name__}.COMMAND must have 1 or 2 words, got {path!r}")
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dit4dit`` console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(discover())
+    args, extra = parser.parse_known_args(argv)
+    module = args._module
+    if extra:
+        if not getattr(module, "ACCEPTS_OVERRIDES", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        bad = [e for e in extra if not (e.startswith("--") and "=" in e)]
+        if bad:
+            parser.error(f"config overrides must look like --section.key=value, got: {' '.join(bad)}")
+    args.overrides = extra
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(module.run(args) or 0)
+    except (Dit4ditError, ConfigError, FileNotFoundError) as exc:
+        print(f"dit4dit: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("dit4dit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

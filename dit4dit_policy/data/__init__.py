@@ -1,0 +1,1 @@
+"""LeRobot datasets, the shared raw-observation → model-input transforms, normalisation statistics."""

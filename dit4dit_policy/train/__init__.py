@@ -1,0 +1,1 @@
+"""Training: accelerate trainer (DDP/FSDP/DeepSpeed), optimiser, schedules, resumable checkpoints."""
