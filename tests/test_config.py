@@ -139,7 +139,7 @@ def test_ros_params(tmp_path):
     unknown = _write(
         tmp_path, {"/ns/controller_node": {"ros__parameters": {"steps": 1, "rate": 3}}}, "u.yaml"
     )
-    with pytest.raises(ConfigError, match=r"unknown key 'rate'.*controller_node\.ros__parameters"):
+    with pytest.raises(ConfigError, match=r"controller_node\.ros__parameters\]: unknown key 'rate'"):
         config.load_ros_params(Train, unknown, "controller_node")
 
 
