@@ -1,0 +1,1 @@
+"""rclpy backend of the graph interface (imported only where ROS 2 is installed)."""
