@@ -69,6 +69,8 @@ setup(
     entry_points={
         "console_scripts": [
             "dit4dit = dit4dit_policy.cli.main:main",
+            # ROS 2 node executables (`ros2 run dit4dit_policy <name>`; also runnable without ROS).
+            "camera_node = dit4dit_policy.ros.camera_node:main",
         ],
     },
 )
