@@ -113,6 +113,21 @@ fi
 log "installing dit4dit_policy[all,dev] (editable)"
 quiet_pip install -e ".[all,dev]"
 
+# --- a separate venv with the unofficial ROS 2 wheels (rclpy + Fast DDS) for the rclpy-backend tests.
+# Kept apart because its bootstrap .pth re-executes every Python process of its venv
+# (reference/environment.md, "ROS 2"). Skip with DIT4DIT_SKIP_RCLPY=1.
+RCLPY_VENV=${RCLPY_VENV:-.venv-rclpy}
+if [[ -z "${DIT4DIT_SKIP_RCLPY:-}" ]] && (( py_minor == 11 )); then
+  if [[ ! -x "$RCLPY_VENV/bin/python" ]]; then
+    log "creating $RCLPY_VENV (rclpy wheels for the rclpy-backend tests)"
+    "$PYTHON" -m venv "$RCLPY_VENV"
+  fi
+  VENV="$RCLPY_VENV" quiet_pip install ros-rclpy ros-std-msgs ros-sensor-msgs ros-trajectory-msgs \
+    ros-diagnostic-msgs ros-lifecycle-msgs ros-rmw-fastrtps-cpp numpy pyyaml av \
+    || log "warning: rclpy wheels unavailable; rclpy-backend tests will skip"
+  VENV="$RCLPY_VENV" quiet_pip install --no-deps -e . || true
+fi
+
 "$VENV/bin/python" - <<'EOF'
 import importlib.metadata as m
 import torch

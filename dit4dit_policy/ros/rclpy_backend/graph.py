@@ -168,7 +168,14 @@ def run_node(node_cls: type[LifecycleNode], args: list[str] | None, *, autostart
     try:
         if autostart:
             adapter.trigger_configure()
+            if adapter.node is None or adapter.node.state.value != "inactive":
+                adapter.get_logger().error("configure failed; exiting")
+                return 1
             adapter.trigger_activate()
+            if adapter.node.state.value != "active":
+                adapter.get_logger().error("activate failed; exiting")
+                code = 1
+                return code
         while rclpy.ok() and not adapter.graph.shutdown_event.is_set():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -181,7 +188,7 @@ def run_node(node_cls: type[LifecycleNode], args: list[str] | None, *, autostart
             adapter.trigger_cleanup()
         if node is not None:
             node.trigger("shutdown")
-            code = int(getattr(node, "exit_code", 0) or 0)
+            code = code or int(getattr(node, "exit_code", 0) or 0)
         adapter.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
