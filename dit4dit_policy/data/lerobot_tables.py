@@ -74,10 +74,15 @@ def column_to_numpy(column: pa.ChunkedArray | pa.Array, feature: Mapping[str, An
                 f"got {values.size} values in {len(column)} frames"
             )
         out = values.reshape(len(column), dim)
-        return out[:, 0] if feature["shape"] == (1,) else out
+        return _writable(out[:, 0] if feature["shape"] == (1,) else out)
     if dim != 1:
         raise DatasetError(f"{where} must hold {dim}-D vectors per frame, found scalars")
-    return column.to_numpy(zero_copy_only=False)
+    return _writable(column.to_numpy(zero_copy_only=False))
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """Arrow buffers are read-only; callers get ordinary (writable) arrays."""
+    return array if array.flags.writeable else array.copy()
 
 
 def episodes_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
