@@ -13,7 +13,7 @@ import cyclonedds.idl.types as types
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class MotorCmd_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorCmd_"):  # noqa: N801 (Unitree name)
+class MotorCmd_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorCmd_"):
     """One motor command: mode, q [rad], dq [rad/s], tau [N·m], kp, kd."""
 
     mode: types.uint8 = 0
@@ -28,7 +28,7 @@ class MotorCmd_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorCmd_"):  # noq
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class MotorCmds_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorCmds_"):  # noqa: N801
+class MotorCmds_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorCmds_"):
     """A sequence of motor commands (Dex1: one element per side topic)."""
 
     cmds: types.sequence[MotorCmd_] = field(default_factory=list)
@@ -37,7 +37,7 @@ class MotorCmds_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorCmds_"):  # n
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class MotorState_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorState_"):  # noqa: N801
+class MotorState_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorState_"):
     """One motor's state: q [rad], dq [rad/s], ddq [rad/s²], tau_est [N·m], raw values, temperature."""
 
     mode: types.uint8 = 0
@@ -56,7 +56,7 @@ class MotorState_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorState_"):  #
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class MotorStates_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorStates_"):  # noqa: N801
+class MotorStates_(idl.IdlStruct, typename="unitree_go.msg.dds_.MotorStates_"):
     """A sequence of motor states (Dex1: one element per side topic)."""
 
     states: types.sequence[MotorState_] = field(default_factory=list)

@@ -20,7 +20,7 @@ NUM_MOTORS = 35
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class MotorCmd_(idl.IdlStruct, typename="unitree_hg.msg.dds_.MotorCmd_"):  # noqa: N801 (Unitree name)
+class MotorCmd_(idl.IdlStruct, typename="unitree_hg.msg.dds_.MotorCmd_"):
     """One motor command: mode (1 enable / 0 disable), q [rad], dq [rad/s], tau [N·m], kp, kd."""
 
     mode: types.uint8 = 0
@@ -39,7 +39,7 @@ def _motor_cmds() -> list[MotorCmd_]:
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class LowCmd_(idl.IdlStruct, typename="unitree_hg.msg.dds_.LowCmd_"):  # noqa: N801
+class LowCmd_(idl.IdlStruct, typename="unitree_hg.msg.dds_.LowCmd_"):
     """Whole-body command on ``rt/lowcmd`` / ``rt/arm_sdk``; ``motor_cmd[29].q`` = arm_sdk weight."""
 
     mode_pr: types.uint8 = 0
@@ -52,7 +52,7 @@ class LowCmd_(idl.IdlStruct, typename="unitree_hg.msg.dds_.LowCmd_"):  # noqa: N
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class IMUState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.IMUState_"):  # noqa: N801
+class IMUState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.IMUState_"):
     """Pelvis IMU: quaternion (w, x, y, z), gyroscope [rad/s], accelerometer [m/s²], rpy [rad]."""
 
     quaternion: types.array[types.float32, 4] = field(default_factory=lambda: [1.0, 0.0, 0.0, 0.0])
@@ -65,7 +65,7 @@ class IMUState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.IMUState_"):  # noq
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class MotorState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.MotorState_"):  # noqa: N801
+class MotorState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.MotorState_"):
     """One motor's state: q [rad], dq [rad/s], ddq [rad/s²], tau_est [N·m], temperatures, voltage."""
 
     mode: types.uint8 = 0
@@ -87,7 +87,7 @@ def _motor_states() -> list[MotorState_]:
 @dataclass
 @annotate.final
 @annotate.autoid("sequential")
-class LowState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.LowState_"):  # noqa: N801
+class LowState_(idl.IdlStruct, typename="unitree_hg.msg.dds_.LowState_"):
     """Robot state on ``rt/lowstate`` (~500 Hz, g1_spec §1.6)."""
 
     version: types.array[types.uint32, 2] = field(default_factory=lambda: [0, 0])
