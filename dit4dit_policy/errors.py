@@ -31,3 +31,7 @@ class DeviceNotConnectedError(Dit4ditError, RuntimeError):
 
 class StaleCommandError(Dit4ditError, RuntimeError):
     """A command or observation is older than its allowed age."""
+
+
+class ResultsError(Dit4ditError, ValueError):
+    """An evaluation results directory is unusable: corrupt, locked, or from another checkpoint/config."""
