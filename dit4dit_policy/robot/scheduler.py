@@ -243,6 +243,8 @@ class ChunkScheduler:
         grid = self._grid(times, now_ns)
         # The fade's corner times join the grid so that its shape survives linear interpolation.
         corners = np.round(np.array([fade_start, fade_start + overlap_ns])).astype(np.int64)
+        if overlap_ns <= 0:  # a hard switch needs a point just before it too
+            corners = np.array([corners[0] - 1, corners[0]], dtype=np.int64)
         grid = np.union1d(grid, corners[(corners > grid[0]) & (corners < grid[-1])])
         g = grid.astype(np.float64)
         old_pos = self._interp(self._times.astype(np.float64), self._pos, g)

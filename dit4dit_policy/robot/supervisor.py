@@ -405,8 +405,10 @@ class Supervisor:
             if self._ramp_out_phase == "move":
                 if self._move is not None:
                     target, done = self._move.at(t)
-                    if not done:
-                        return Decision(True, target, self.weight, "rest_move")
+                    if done:  # the rest pose is commanded this tick; the weight ramp starts now
+                        self._ramp_out_phase = "weight"
+                        self._ramp_t0, self._ramp_w0 = t, self.weight
+                    return Decision(True, target, self.weight, "rest_move")
                 self._ramp_out_phase = "weight"
                 self._ramp_t0, self._ramp_w0 = t, self.weight
             weight = max(0.0, self._ramp_w0 - (t - self._ramp_t0) / c.ramp_out_s)

@@ -1,0 +1,295 @@
+"""Supervisor state machine: every transition, e-stop from every state without a jump, ramp shapes."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from dit4dit_policy.robot.supervisor import Inputs, State, Supervisor, SupervisorConfig
+
+DT = 0.004
+MEAS = np.r_[np.full(14, 0.3), 0.8, 0.8]
+START = np.r_[np.full(14, 0.1), 1.0, 1.0]
+
+
+class Driver:
+    """Steps a supervisor with synthetic inputs and feeds back what it commanded."""
+
+    def __init__(self, **cfg):
+        cfg.setdefault("start_pose", START.tolist())
+        self.sup = Supervisor(SupervisorConfig(**cfg))
+        self.t = 100.0
+        self.q_meas = MEAS.copy()
+        self.state_problem = None
+        self.policy = None
+        self.chunk_problem = None
+        self.fresh = False
+        self.sent = []  # (t, state, target, weight)
+
+    def tick(self, n=1):
+        decision = None
+        for _ in range(n):
+            self.t += DT
+            inputs = Inputs(
+                self.t,
+                int(self.t * 1e9),
+                self.state_problem,
+                self.q_meas,
+                self.policy,
+                self.chunk_problem,
+                self.fresh,
+            )
+            self.fresh = False
+            decision = self.sup.step(inputs)
+            if decision.publish:
+                self.sup.commanded(decision.target, decision.weight)
+                self.sent.append((self.t, self.sup.state, decision.target.copy(), decision.weight))
+        return decision
+
+    def until(self, state, max_ticks=10000):
+        for _ in range(max_ticks):
+            if self.sup.state is state:
+                return
+            self.tick()
+        raise AssertionError(f"never reached {state}, stuck in {self.sup.state}: {self.sup.snapshot()}")
+
+    def to_run(self):
+        self.sup.command("start")
+        self.until(State.RUN)
+
+
+def test_idle_publishes_nothing_and_start_goes_to_wait():
+    d = Driver()
+    assert not d.tick(10).publish and d.sup.state is State.IDLE
+    d.state_problem = ("state_stale", "no state")
+    d.sup.command("start")
+    assert not d.tick().publish and d.sup.state is State.WAIT_STATE
+    assert not d.tick(50).publish and d.sup.state is State.WAIT_STATE  # waits for a valid state
+    d.sup.command("stop")
+    d.tick()
+    assert d.sup.state is State.IDLE
+
+
+def test_ramp_in_commands_measured_pose_and_ramps_weight_over_at_least_2s():
+    d = Driver(ramp_in_s=2.0)
+    d.sup.command("start")
+    d.until(State.MOVE_TO_START)
+    ramp = [(t, w, q) for t, s, q, w in d.sent]
+    weights = np.array([w for _, w, _ in ramp])
+    assert weights[0] <= DT / 2.0 + 1e-9 and np.all(np.diff(weights) >= 0)
+    assert np.all(np.diff(weights) <= DT / 2.0 + 1e-9)
+    assert ramp[-1][0] - ramp[0][0] >= 2.0 - 2 * DT
+    for _, _, q in ramp:
+        np.testing.assert_array_equal(q, MEAS)
+
+
+def test_move_to_start_respects_speed_and_reaches_start():
+    d = Driver(move_speed_rad_s=0.5, gripper_move_speed=0.5)
+    d.sup.command("start")
+    d.until(State.MOVE_TO_START)
+    n0 = len(d.sent)
+    d.until(State.RUN)
+    moves = np.array([q for _, s, q, _ in d.sent[n0 - 1 :]])
+    speed = np.abs(np.diff(moves, axis=0)).max(axis=0) / DT
+    assert np.all(speed <= 0.5 + 1e-6)
+    np.testing.assert_allclose(moves[-1], START)
+    assert all(w == 1.0 for *_, w in d.sent[n0:])
+
+
+def test_run_follows_policy_and_holds_start_pose_without_chunks():
+    d = Driver()
+    d.to_run()
+    decision = d.tick()
+    assert decision.source == "hold"
+    np.testing.assert_allclose(decision.target, START)
+    d.policy = START + 0.05
+    decision = d.tick()
+    assert decision.source == "policy" and np.allclose(decision.target, START + 0.05)
+
+
+@pytest.mark.parametrize(
+    ("fault", "attr"),
+    [
+        (("chunk_stale", "newest chunk is 2 s old"), "chunk_problem"),
+        (("chunk_invalid", "rejected chunk: NaN"), "chunk_problem"),
+        (("state_stale", "rt/lowstate is 80 ms old"), "state_problem"),
+        (("state_invalid", "CRC mismatch"), "state_problem"),
+    ],
+)
+def test_faults_in_run_hold_then_ramp_out_after_timeout(fault, attr):
+    d = Driver(hold_timeout_s=0.5)
+    d.to_run()
+    d.policy = START.copy()
+    d.tick(5)
+    setattr(d, attr, fault)
+    last = d.sup.last_command.copy()
+    decision = d.tick()
+    assert d.sup.state is State.HOLD and decision.source == "hold"
+    np.testing.assert_array_equal(decision.target, last)
+    tr = d.sup.log[-1]
+    assert tr.fault == fault[0] and fault[1] in tr.reason
+    d.until(State.RAMP_OUT)
+    assert d.t - tr.t_s == pytest.approx(0.5, abs=2 * DT)
+    assert "hold timeout" in d.sup.log[-1].reason
+
+
+def test_hold_recovers_with_a_fresh_chunk():
+    d = Driver()
+    d.to_run()
+    d.policy = START.copy()
+    d.chunk_problem = ("chunk_stale", "old")
+    d.tick()
+    assert d.sup.state is State.HOLD
+    d.chunk_problem = None
+    d.tick(3)
+    assert d.sup.state is State.HOLD  # no new chunk yet
+    d.fresh = True
+    d.tick()
+    assert d.sup.state is State.RUN and "recovered from chunk_stale" in d.sup.log[-1].reason
+
+
+def test_state_fault_during_ramp_in_resumes_ramp_from_current_weight():
+    d = Driver()
+    d.sup.command("start")
+    d.tick(100)
+    assert d.sup.state is State.RAMP_IN
+    w = d.sup.weight
+    d.state_problem = ("state_stale", "rt/lowstate is 60 ms old")
+    d.tick(5)
+    assert d.sup.state is State.HOLD and d.sup.weight == w  # weight frozen
+    d.state_problem = None
+    d.tick()
+    assert d.sup.state is State.RAMP_IN
+    d.tick()
+    assert d.sup.weight == pytest.approx(w + DT / 2.0)
+
+
+def test_state_fault_during_move_replans_move():
+    d = Driver()
+    d.sup.command("start")
+    d.until(State.MOVE_TO_START)
+    d.tick(20)
+    d.state_problem = ("state_invalid", "mode_machine changed")
+    d.tick()
+    assert d.sup.state is State.HOLD
+    d.state_problem = None
+    d.tick()
+    assert d.sup.state is State.MOVE_TO_START
+    d.until(State.RUN)
+    np.testing.assert_allclose(d.sup.last_command, START)
+
+
+def test_operator_stop_holds_then_ramps_out_to_rest_then_weight_to_zero():
+    d = Driver(stop_hold_s=0.2, ramp_out_s=2.0, zero_weight_ticks=5)
+    d.to_run()
+    d.sup.command("stop")
+    d.tick()
+    assert d.sup.state is State.HOLD and d.sup.hold_fault == "operator_stop"
+    d.until(State.RAMP_OUT)
+    n0 = len(d.sent)
+    d.until(State.IDLE)
+    out = d.sent[n0 - 1 :]
+    targets = np.array([q for _, _, q, _ in out])
+    weights = np.array([w for *_, w in out])
+    rest = np.r_[np.zeros(14), 1.0, 1.0]
+    np.testing.assert_allclose(targets[-1], rest)
+    speed = np.abs(np.diff(targets, axis=0)).max(axis=0) / DT
+    assert np.all(speed <= 0.5 + 1e-6)
+    assert np.all(np.diff(weights) <= 1e-12)  # never increases
+    down = np.flatnonzero(weights < 1.0)
+    assert (out[down[-1]][0] - out[down[0] - 1][0]) == pytest.approx(2.0, abs=2 * DT)
+    assert weights[-1] == 0.0
+    tail = [d.tick() for _ in range(8)]
+    assert [t.publish for t in tail] == [True] * 5 + [False] * 3
+    assert all(t.weight == 0.0 for t in tail)
+
+
+def all_states_driver(state):
+    d = Driver(hold_timeout_s=5.0)
+    if state is State.IDLE:
+        return d
+    d.sup.command("start")
+    if state is State.WAIT_STATE:
+        d.state_problem = ("state_stale", "none yet")
+        d.tick()
+        return d
+    if state is State.RAMP_IN:
+        d.tick(50)
+        return d
+    if state is State.MOVE_TO_START:
+        d.until(State.MOVE_TO_START)
+        d.tick(10)
+        return d
+    d.until(State.RUN)
+    d.policy = START + 0.02
+    d.tick(3)
+    if state is State.RUN:
+        return d
+    d.chunk_problem = ("chunk_stale", "old")
+    d.tick()
+    if state is State.HOLD:
+        return d
+    d.sup.command("stop")
+    d.until(State.RAMP_OUT)
+    d.tick(30)
+    return d
+
+
+@pytest.mark.parametrize("state", [s for s in State if s is not State.ESTOP])
+def test_estop_from_every_state_latches_without_a_jump(state):
+    d = all_states_driver(state)
+    assert d.sup.state is state
+    before = None if d.sup.last_command is None else d.sup.last_command.copy()
+    published_before = bool(d.sent) and d.sup.weight > 0
+    w_before = d.sup.weight
+    d.sup.command("estop")
+    decision = d.tick()
+    assert d.sup.state is State.ESTOP and d.sup.log[-1].reason == "operator e-stop"
+    if published_before:
+        assert decision.publish
+        np.testing.assert_array_equal(decision.target, before)
+        assert decision.weight == w_before
+    else:
+        assert not decision.publish
+    d.policy = START + 0.5
+    d.sup.command("start")
+    for decision in [d.tick() for _ in range(100)]:
+        assert d.sup.state is State.ESTOP
+        if decision.publish:
+            np.testing.assert_array_equal(decision.target, before)
+            assert decision.weight == w_before
+    d.sup.command("reset")
+    d.tick()
+    assert d.sup.state is (State.RAMP_OUT if published_before else State.IDLE)
+    d.until(State.IDLE)
+
+
+def test_transitions_are_logged_with_reasons(caplog):
+    d = Driver()
+    with caplog.at_level(logging.INFO, logger="dit4dit_policy.robot.supervisor"):
+        d.to_run()
+    snap = d.sup.snapshot()
+    assert [(t["from"], t["to"]) for t in snap["transitions"]] == [
+        ("idle", "wait_state"),
+        ("wait_state", "ramp_in"),
+        ("ramp_in", "move_to_start"),
+        ("move_to_start", "run"),
+    ]
+    assert all(t["reason"] for t in snap["transitions"])
+    assert "wait_state -> ramp_in" in caplog.text
+
+
+def test_unknown_command_and_bad_config():
+    sup = Supervisor()
+    with pytest.raises(ValueError, match="start, stop, estop, reset"):
+        sup.command("jump")
+    with pytest.raises(ValueError, match="ramp_in_s"):
+        SupervisorConfig(ramp_in_s=1.0)
+    with pytest.raises(ValueError, match="ramp_out_s"):
+        SupervisorConfig(ramp_out_s=5.0)
+    with pytest.raises(ValueError, match="move_speed"):
+        SupervisorConfig(move_speed_rad_s=1.0)
+    with pytest.raises(ValueError, match="rest_pose"):
+        SupervisorConfig(rest_pose=[0.0] * 15)
+    with pytest.raises(ValueError, match="start_pose is outside"):
+        SupervisorConfig(start_pose=[5.0] * 14 + [0.5, 0.5])
