@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cyclonedds.domain import DomainParticipant
@@ -71,6 +72,31 @@ def check_domain_id(domain_id: int) -> int:
     return domain_id
 
 
+#: Cyclone allows one configured Domain object per domain id and process; sessions share it.
+_DOMAINS: dict[int, tuple[Any, str]] = {}
+_DOMAINS_LOCK = threading.Lock()
+
+
+def _configured_domain(domain_cls: Any, domain_id: int, config: str) -> Any:
+    """The process-wide Domain for ``domain_id`` with ``config`` (created once, then shared).
+
+    Raises:
+        ValueError: the domain was already configured differently in this process.
+    """
+    with _DOMAINS_LOCK:
+        known = _DOMAINS.get(domain_id)
+        if known is not None:
+            if known[1] != config:
+                raise ValueError(
+                    f"DDS domain {domain_id} is already configured differently in this process "
+                    "(one network interface per domain and process)"
+                )
+            return known[0]
+        domain = domain_cls(domain_id, config)
+        _DOMAINS[domain_id] = (domain, config)
+        return domain
+
+
 class DdsSession:
     """A configured CycloneDDS domain and one participant on it.
 
@@ -94,7 +120,7 @@ class DdsSession:
             config = interface_config_xml(interface)
         else:
             config = os.environ.get("CYCLONEDDS_URI") or None
-        self._domain = Domain(self.domain_id, config) if config else None
+        self._domain = _configured_domain(Domain, self.domain_id, config) if config else None
         self.participant: DomainParticipant = DomainParticipant(self.domain_id)
 
     def __repr__(self) -> str:
