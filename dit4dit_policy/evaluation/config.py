@@ -129,29 +129,58 @@ class RecordingConfig:
 
 
 @dataclasses.dataclass
+class SimConfig:
+    """The in-process simulation environment (``dit4dit eval sim``, ``eval real --environment sim``).
+
+    Attributes:
+        image_width: ego image width [px] (the simulator's default 128 matches its demos).
+        image_height: ego image height [px].
+        execute_steps: chunk points executed before the policy is queried again (16 = the whole
+            chunk, as the authors' evaluation does, g1_spec §7.2).
+        policy_seed: base seed of a model policy's sampling noise (None: fresh noise per chunk).
+    """
+
+    image_width: int = 128
+    image_height: int = 128
+    execute_steps: int = 16
+    policy_seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        for name in ("image_width", "image_height"):
+            value = getattr(self, name)
+            if not 16 <= value <= 1280 or value % 2:
+                raise ValueError(f"{name} must be an even number of pixels in [16, 1280], got {value!r}")
+        if not 1 <= self.execute_steps <= 256:
+            raise ValueError(f"execute_steps must be in [1, 256], got {self.execute_steps!r}")
+
+
+@dataclasses.dataclass
 class EvalConfig:
     """Everything that defines an evaluation run besides the environment and the policy.
 
     Attributes:
         protocol: tasks, rollouts, seeds, order.
         recording: per-rollout recordings.
+        sim: options of the in-process simulation (ignored by other environments).
     """
 
     protocol: ProtocolConfig = dataclasses.field(default_factory=ProtocolConfig)
     recording: RecordingConfig = dataclasses.field(default_factory=RecordingConfig)
+    sim: SimConfig = dataclasses.field(default_factory=SimConfig)
 
 
 #: Fields that do not change what a rollout measures; a run may resume with different values.
-_NON_SEMANTIC = {("protocol", "rollouts_per_task"), ("protocol", "poll_period_s"), ("recording",)}
+_NON_SEMANTIC = {("protocol", "rollouts_per_task"), ("protocol", "poll_period_s"), ("recording",), ("sim",)}
 
 
 def config_hash(config: EvalConfig, extra: dict[str, Any] | None = None) -> str:
     """SHA-256 (hex, 16 chars) of what defines the experiment.
 
     Covers the tasks (names, instructions, time limits), the base seed, the order, the default time
-    limit, and ``extra`` (the environment's and the policy's settings, as a JSON-able dict). Leaves
-    out what a resumed run may change: the number of rollouts (extend a run from 20 to 30), the
-    poll period and the recording options.
+    limit, and ``extra`` (the environment's and the policy's settings, as a JSON-able dict: the
+    simulation options enter through it, so they count only where they are used). Leaves out what a
+    resumed run may change: the number of rollouts (extend a run from 20 to 30), the poll period
+    and the recording options.
 
     Args:
         config: the evaluation config.

@@ -304,6 +304,7 @@ class ResultsStore:
         directory: str | Path,
         fingerprint: Fingerprint,
         header_extra: Mapping[str, Any] | None = None,
+        session_extra: Mapping[str, Any] | None = None,
     ) -> ResultsStore:
         """Create a results directory, or resume one made by the same checkpoint and config.
 
@@ -311,6 +312,7 @@ class ResultsStore:
             directory: the results directory (created if missing).
             fingerprint: must equal the existing header's fingerprint when resuming.
             header_extra: more JSON-able header fields for a new file (resolved config, versions).
+            session_extra: more JSON-able fields of this session's line (e.g. its rollouts per task).
 
         Returns:
             The open store, holding the directory's lock.
@@ -333,7 +335,7 @@ class ResultsStore:
                 f"(lock {directory / LOCK_FILENAME})"
             ) from exc
         try:
-            store = cls._open_locked(directory, fingerprint, header_extra, lock)
+            store = cls._open_locked(directory, fingerprint, header_extra, session_extra, lock)
         except BaseException:
             lock.close()
             raise
@@ -341,7 +343,12 @@ class ResultsStore:
 
     @classmethod
     def _open_locked(
-        cls, directory: Path, fingerprint: Fingerprint, header_extra: Mapping[str, Any] | None, lock: Any
+        cls,
+        directory: Path,
+        fingerprint: Fingerprint,
+        header_extra: Mapping[str, Any] | None,
+        session_extra: Mapping[str, Any] | None,
+        lock: Any,
     ) -> ResultsStore:
         path = directory / RESULTS_FILENAME
         if path.is_file() and path.stat().st_size > 0:
@@ -387,6 +394,7 @@ class ResultsStore:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "resumed_after": len(results.records),
+            **(session_extra or {}),
         }
         store._write(session)
         results.sessions.append(session)

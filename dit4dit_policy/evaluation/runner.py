@@ -138,7 +138,8 @@ def run_protocol(
     operator = operator or AutomaticOperator()
     ran = 0
     quit_requested = False
-    with ResultsStore.open(results_dir, fingerprint, header_extra) as store:
+    session_extra = {"rollouts_per_task": config.protocol.rollouts_per_task, "mode": mode}
+    with ResultsStore.open(results_dir, fingerprint, header_extra, session_extra) as store:
         recorder = None
         if config.recording.enabled:
             recorder = RolloutRecorder(results_dir / RECORDINGS_DIRNAME, config.recording.video_codec)
@@ -302,7 +303,7 @@ def _run_rollout(
         duration_s,
         time.monotonic() - started_wall,
     )
-    if estopped:
+    if estopped or operator.estopped():  # also an e-stop pressed while the operator judged
         if not operator.confirm_recovery():
             return record, True
         operator.clear_estop()

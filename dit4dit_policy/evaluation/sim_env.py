@@ -125,6 +125,36 @@ class CheckpointPolicy:
         return np.asarray(self._policy.predict_chunk(observation, seed=seed).positions)
 
 
+class HoldPolicy:
+    """Baseline that does nothing: every chunk holds the state measured at the rollout's start.
+
+    A task whose success predicate passes under this policy is broken; its success rate is the
+    floor any real policy must beat.
+
+    Args:
+        horizon: chunk length H.
+    """
+
+    name = "hold"
+    needs_images = False
+
+    def __init__(self, horizon: int = schema.ACTION_HORIZON) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.horizon = horizon
+        self._hold: np.ndarray | None = None
+
+    def reset(self, env: G1TabletopEnv, instruction: str) -> None:
+        """Forget the held pose."""
+        self._hold = None
+
+    def predict(self, observation: schema.Observation) -> np.ndarray:
+        """(H, 16) copies of the first observed state."""
+        if self._hold is None:
+            self._hold = np.asarray(observation.state, dtype=np.float64).copy()
+        return np.tile(self._hold, (self.horizon, 1))
+
+
 @dataclasses.dataclass
 class SimRolloutOptions:
     """How the in-process simulation runs a policy.
