@@ -6,7 +6,8 @@ packer (crc.pack_lowcmd), independently of the controller's numpy fast path. Per
 checks: CRC, mode_machine, arm motors enabled, arm q within the joint limits (minus --margin),
 |Δq| per command <= --step (+ float32 rounding), weight in [0, 1] and |Δweight| <= --weight-step,
 kp/kd within bounds, legs/waist untouched (arm_sdk). The arm follows the blend
-``w·q_cmd + (1-w)·q_home`` with a 20 ms lag, like a robot whose own controller holds home.
+``w·q_cmd + (1-w)·q_home`` with a 20 ms lag, like a robot whose own controller holds its
+initial pose q_home.
 
 Fault injection (seconds after start): --bad-crc-from, --mode-machine-from, --silence-from,
 --nan-from. The JSON report (written on exit or SIGTERM) lists counts, the first violations, and
@@ -67,7 +68,7 @@ class FakeG1:
         qos = Qos(Policy.Reliability.Reliable(max_blocking_time=100_000_000), Policy.History.KeepLast(1000))
         self.reader = DataReader(part, Topic(part, args.topic, unitree_hg.LowCmd_), qos=qos)
         self.q = np.array(args.init if args.init else [0.0] * 14, dtype=np.float64)
-        self.q_home = np.zeros(14)
+        self.q_home = self.q.copy()  # the robot's own controller holds the pose it started in
         self.q_cmd = self.q.copy()
         self.weight = 0.0
         self.state = wire.new_lowstate_array()
