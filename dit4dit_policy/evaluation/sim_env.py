@@ -111,7 +111,7 @@ class CheckpointPolicy:
     def __init__(self, policy: Any, name: str, seed: int | None = None) -> None:
         self._policy = policy
         self.name = name
-        self._seed = seed
+        self.seed = seed
         self._calls = 0
 
     def reset(self, env: G1TabletopEnv, instruction: str) -> None:
@@ -120,7 +120,7 @@ class CheckpointPolicy:
 
     def predict(self, observation: schema.Observation) -> np.ndarray:
         """``DiT4DiTPolicy.predict_chunk`` (same transforms as training)."""
-        seed = None if self._seed is None else self._seed + self._calls
+        seed = None if self.seed is None else self.seed + self._calls
         self._calls += 1
         return np.asarray(self._policy.predict_chunk(observation, seed=seed).positions)
 
@@ -222,6 +222,7 @@ class SimRolloutEnvironment:
         return {
             "environment": "sim-inprocess",
             "policy": self.policy.name,
+            "policy_seed": getattr(self.policy, "seed", None),
             "env_config": to_dict(self.env_config or EnvConfig()),
             "execute_steps": self.options.execute_steps,
         }
