@@ -186,7 +186,11 @@ class TerminalOperator:
     def judge(self, label: str, status: RolloutStatus, end_reason: EndReason) -> Mark:
         """Ask for the verdict (y/n/p/v) and an optional one-line note."""
         self._drain()
-        hint = f" (environment reports: {status.phase.value}{', ' + status.reason if status.reason else ''})"
+        hint = ""
+        if status.phase.terminal:
+            hint = (
+                f" (environment reports: {status.phase.value}{', ' + status.reason if status.reason else ''})"
+            )
         self._say(
             f"\nENDED: {label} — {end_reason.value} after {status.elapsed_s:.1f} s{hint}\n"
             f"  judge the final scene: [y] success | [n] failure | [p] partial | [v] void (redo) | {BANNER}"
@@ -196,7 +200,7 @@ class TerminalOperator:
         return Mark(outcome, self._read_note())
 
     def _read_note(self) -> str:
-        self._say("  note (Enter to finish, empty for none; Esc = E-STOP): ")
+        self._echo("  note (Enter to finish, empty for none; Esc = E-STOP): ")
         chars: list[str] = []
         self._typing.set()
         try:
