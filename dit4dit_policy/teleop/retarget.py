@@ -110,6 +110,7 @@ class RetargetConfig:
 @dataclasses.dataclass
 class _ArmState:
     engaged: bool = False
+    blocked: bool = False
     toggle_armed: bool = True
     hand_toggle_on: bool = False
     anchor_hand: tuple[np.ndarray, np.ndarray] | None = None
@@ -207,10 +208,18 @@ class Retargeter:
         for arm in self._arms:
             self._release(arm)
 
-    def release_all(self) -> None:
-        """Release both deadmen (hold)."""
+    def release_all(self, require_repress: bool = False) -> None:
+        """Release both deadmen (hold).
+
+        Args:
+            require_repress: keep each arm released until its deadman has been let go and pressed
+                again (after a stop / e-stop the operator must re-engage deliberately).
+        """
         for arm in self._arms:
             self._release(arm)
+            if require_repress:
+                arm.blocked = True
+                arm.hand_toggle_on = False
 
     @staticmethod
     def _release(arm: _ArmState) -> None:
@@ -338,6 +347,8 @@ class Retargeter:
             mode = frame.mode if frame is not None else "none"
             deadman = frame is not None and self.alignment is not None and self._deadman(arm, hand, mode)
             if not deadman:
+                arm.blocked = False
+            if not deadman or arm.blocked:
                 if arm.engaged:
                     self._release(arm)
                 continue
