@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 #: Table top height above the floor [m] and its extent [m] (our scene: a table the G1's hands reach
 #: comfortably: hip height, grasp centres x ≈ 0.25-0.40 m; the zero-pose grasp centre is at z ≈ 0.89 m).
 TABLE_HEIGHT_M = 0.78
-TABLE_X_RANGE_M = (0.20, 0.90)
+TABLE_X_RANGE_M = (0.25, 0.90)
 TABLE_HALF_WIDTH_M = 0.55
 
 #: Collision bit masks: robot geoms (contype ROBOT) touch world geoms (conaffinity includes ROBOT)

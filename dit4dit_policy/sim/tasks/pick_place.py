@@ -22,9 +22,9 @@ BOWL_RADIUS_M = 0.07
 BOWL_HEIGHT_M = 0.04
 BOWL_COLORS = ("white", "gray")
 #: Sampling ranges [m] (x forward, |y| on the acting arm's side) and object yaw [rad].
-OBJECT_X_M = (0.28, 0.36)
+OBJECT_X_M = (0.29, 0.36)
 OBJECT_ABS_Y_M = (0.15, 0.25)
-BOWL_X_M = (0.30, 0.36)
+BOWL_X_M = (0.335, 0.37)
 BOWL_Y_M = (-0.05, 0.02)
 OBJECT_YAW_RAD = 0.5
 

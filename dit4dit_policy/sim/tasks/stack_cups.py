@@ -16,7 +16,7 @@ from dit4dit_policy.sim.tasks.objects import ObjectHandle, add_free_cylinder
 CUP_RADIUS_M = 0.03
 CUP_HALF_HEIGHT_M = 0.035
 CUP_MASS_KG = 0.06
-MOVE_X_M = (0.28, 0.36)
+MOVE_X_M = (0.29, 0.36)
 MOVE_ABS_Y_M = (0.15, 0.25)
 BASE_X_M = (0.30, 0.36)
 BASE_Y_M = (-0.05, 0.03)
