@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from dit4dit_policy import schema
+from dit4dit_policy.errors import DeviceNotConnectedError
 from dit4dit_policy.robot import safety
 from dit4dit_policy.robot.grippers.base import Gripper
 from dit4dit_policy.robot.grippers.factory import GripperConfig, make_grippers
@@ -364,6 +365,16 @@ class G1Controller:
                 problem = (fault, f"rejected chunk: {reason}")
                 logger.warning("rejected action chunk: %s", reason)
         return problem, fresh
+
+    def tick(self) -> None:
+        """Run one control tick now (for an external loop or a benchmark; not while :meth:`start`-ed).
+
+        Raises:
+            DeviceNotConnectedError: before :meth:`connect`.
+        """
+        if not self._started:
+            raise DeviceNotConnectedError("G1Controller: call connect() before tick()")
+        self._tick_inner()
 
     def _tick(self, k: int, deadline: float) -> None:
         try:

@@ -111,6 +111,7 @@ class G1Link:
         )
         self.state: np.ndarray | None = None  # newest valid LowState_ (wire.LOWSTATE_DTYPE)
         self.state_received_s = -math.inf  # monotonic time it was taken
+        self.first_received_s = math.nan  # monotonic time the first valid state was taken
         self.state_stamp_ns = 0  # system time it was taken
         self.mode_machine: int | None = None
         self.samples = 0
@@ -134,8 +135,13 @@ class G1Link:
         """Whether :meth:`connect` succeeded and :meth:`close` was not called."""
         return self._reader is not None
 
-    def connect(self) -> None:
-        """Create the session (if needed), the ``rt/lowstate`` reader and the command writer."""
+    def connect(self, command: bool = True) -> None:
+        """Create the session (if needed), the ``rt/lowstate`` reader and (if ``command``) the writer.
+
+        Args:
+            command: create the command writer; ``False`` gives a strictly passive link
+                (``dit4dit robot check``) on which :meth:`send` raises.
+        """
         from cyclonedds.pub import DataWriter
         from cyclonedds.qos import Policy, Qos
         from cyclonedds.sub import DataReader
@@ -147,14 +153,15 @@ class G1Link:
         state_topic = Topic(participant, unitree_hg.TOPIC_LOWSTATE, unitree_hg.LowState_)
         reader_qos = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(self.config.reader_depth))
         self._reader = DataReader(participant, state_topic, qos=reader_qos)
-        cmd_topic = Topic(participant, self.command_topic, unitree_hg.LowCmd_)
-        self._writer = DataWriter(participant, cmd_topic)
+        if command:
+            cmd_topic = Topic(participant, self.command_topic, unitree_hg.LowCmd_)
+            self._writer = DataWriter(participant, cmd_topic)
         logger.info(
             "G1 link on domain %d (%s): reading %s, commanding %s",
             self.session.domain_id,
             self.session.interface or "CYCLONEDDS_URI",
             unitree_hg.TOPIC_LOWSTATE,
-            self.command_topic,
+            self.command_topic if command else "nothing",
         )
 
     def close(self) -> None:
@@ -221,6 +228,8 @@ class G1Link:
             self.state = state
             good += 1
         if good:
+            if self.samples == 0:
+                self.first_received_s = now
             self.samples += good
             self.state_received_s = now
             self.state_stamp_ns = time.time_ns()
@@ -236,6 +245,11 @@ class G1Link:
         if elapsed >= 0.5:
             self.rate_hz = self._rate_n / elapsed
             self._rate_t0, self._rate_n = now, 0
+
+    def mean_rate_hz(self) -> float:
+        """Average valid-sample rate since the first valid sample [Hz] (NaN before two polls with data)."""
+        span = self.state_received_s - self.first_received_s
+        return (self.samples - 1) / span if span > 0 else math.nan
 
     def state_age_s(self, now: float | None = None) -> float:
         """Seconds since the newest valid state was taken (inf if none)."""
