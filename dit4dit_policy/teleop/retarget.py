@@ -17,7 +17,8 @@ Per control tick (:meth:`Retargeter.update`):
    ``max_reach_m`` from the shoulder. Relative mapping means the operator's body size and position
    do not matter and (re-)engaging never jumps.
 5. **IK** (:class:`~dit4dit_policy.teleop.ik.TeleopIK`): joint limits, speed bound, arm–arm and
-   arm–body clearance.
+   arm–body clearance; the null-space posture is the arm's configuration at engagement, so
+   (re-)engaging without moving the hand leaves the joints where they are.
 6. **Grippers**: controllers — opening = 1 − trigger; hands — the thumb–index distance mapped
    linearly from ``pinch_closed_m`` (0, closed) to ``pinch_open_m`` (1, open); rate-limited to the
    schema gripper speed. 1 = open (schema).
@@ -356,6 +357,8 @@ class Retargeter:
                 arm.pos_filter = arm.rot_filter = None  # fresh filters: no history across engagements
             hand_pos, hand_rot = self._hand_pose(arm, hand, frame_dt)
             if not arm.engaged or arm.anchor_hand is None:
+                if not arm.engaged:  # the null space holds the configuration the arm is engaged in
+                    self._posture[_ARM_SLICES[side]] = self.q_cmd[_ARM_SLICES[side]]
                 arm.engaged = True
                 arm.anchor_hand = (hand_pos, hand_rot)
                 arm.anchor_tcp = arm.target if arm.target is not None else tcp_now[side]
