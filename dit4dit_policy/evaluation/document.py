@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 from collections.abc import Sequence
 
 _CSS = """
@@ -83,15 +84,19 @@ class Image:
 Block = Heading | Paragraph | Bullets | Table | Image
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+#: An underscore that could open or close emphasis (CommonMark: not one between two alphanumerics).
+_FLANKING_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def _md_text(text: str) -> str:
-    # Keep Markdown syntax characters that would change meaning out of plain text.
-    for char in ("\\", "*", "_", "`", "<", ">", "[", "]"):
+    """Plain text → Markdown that renders as exactly that text (``close_drawer`` stays readable)."""
+    for char in ("\\", "*", "`", "<", ">", "[", "]", "|"):
         text = text.replace(char, "\\" + char)
-    return text
+    return _FLANKING_UNDERSCORE.sub(r"\\_", text)
+
+
+def _md_cell(text: str) -> str:
+    return _md_text(text).replace("\n", " ")
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
