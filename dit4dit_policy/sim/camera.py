@@ -159,7 +159,9 @@ def add_ego_camera(spec: mujoco.MjSpec, intrinsics: CameraIntrinsics, link: str)
     cam.resolution = [intrinsics.width, intrinsics.height]
     cam.sensor_size = [float(intrinsics.width), float(intrinsics.height)]
     cam.focal_pixel = [intrinsics.fx, intrinsics.fy]
-    cam.principal_pixel = [intrinsics.cx - intrinsics.width / 2.0, intrinsics.cy - intrinsics.height / 2.0]
+    # MuJoCo shifts the image content by -principal: u = w/2 + fx·x/z - p_x, v = h/2 + fy·y/z - p_y
+    # (checked by tests/sim/test_sim_camera.py), so the principal offset is (w/2 - cx, h/2 - cy).
+    cam.principal_pixel = [intrinsics.width / 2.0 - intrinsics.cx, intrinsics.height / 2.0 - intrinsics.cy]
     spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, intrinsics.width)
     spec.visual.global_.offheight = max(spec.visual.global_.offheight, intrinsics.height)
 
