@@ -157,16 +157,18 @@ def plot_traces(
     chunk_id: np.ndarray | None,
     title: str,
     path: Path,
+    labels: tuple[str, str] = ("measured state", "commanded action"),
 ) -> Path:
-    """Measured state vs commanded action of the 16 dims of one rollout, 4×4 panels.
+    """Two 16-D traces of one rollout (default: measured state vs commanded action), 4×4 panels.
 
     Args:
         time_s: (T,) frame times [s].
-        state: (T, 16) measured joints [rad | opening].
-        action: (T, 16) commanded targets [rad | opening].
+        state: (T, 16) first trace (solid), e.g. measured joints [rad | opening].
+        action: (T, 16) second trace (dashed), e.g. commanded targets [rad | opening].
         chunk_id: (T,) chunk index per frame (new chunks marked with ticks), or None.
         title: figure title.
         path: output PNG.
+        labels: legend entries of the two traces.
 
     Returns:
         ``path``.
@@ -189,8 +191,8 @@ def plot_traces(
         starts = t[np.flatnonzero(np.diff(ids, prepend=ids[0] - 1) != 0)]
     for dim, ax in enumerate(axes.flat):
         unit = "rad" if dim < schema.NUM_ARM_JOINTS else "opening"
-        ax.plot(t, state[:, dim], color="#0072B2", linewidth=1.3, label="measured state")
-        ax.plot(t, action[:, dim], color="#D55E00", linewidth=1.0, linestyle="--", label="commanded action")
+        ax.plot(t, state[:, dim], color="#0072B2", linewidth=1.3, label=labels[0])
+        ax.plot(t, action[:, dim], color="#D55E00", linewidth=1.0, linestyle="--", label=labels[1])
         lo, hi = ax.get_ylim()
         if hi - lo < MIN_TRACE_SPAN:  # a still joint: show it flat instead of magnifying µrad jitter
             mid = 0.5 * (lo + hi)
