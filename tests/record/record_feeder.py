@@ -1,7 +1,8 @@
 """Test helper process: publishes the recorder's inputs over DDS at the real rates.
 
-* ``/camera/ego/image_raw`` at 30 Hz, rgb8, stamp = "capture" time; every pixel of frame k holds
-  k % 256 in channel 0 and (k // 256) % 256 in channel 1, so a recorded frame names its source.
+* ``/camera/ego/image_raw`` at 30 Hz, rgb8, stamp = exposure time on a regular 30 Hz clock; every
+  pixel of frame k holds k % 256 in channel 0 and (k // 256) % 256 in channel 1, so a recorded
+  frame names its source.
 * ``/g1/joint_states`` at 250 Hz: all 16 positions = stamp seconds since start (a ramp, so the
   recorded state tells the time it was sampled at).
 * ``/dit4dit/action_chunk`` at 60 Hz: 3 points holding the value 0.5·sin(t) (a teleop-style chunk).
@@ -41,6 +42,7 @@ def main() -> None:
     start = time.monotonic()
     next_image = next_state = next_chunk = start
     k = 0
+    first_ns = 0
     offsets = np.round(np.arange(3) * schema.ACTION_DT_S * 1e9).astype(np.int64)
     with open(args.stamps, "w", encoding="utf-8") as stamps:
         while time.monotonic() - start < args.duration:
@@ -57,7 +59,10 @@ def main() -> None:
                 pub_chunk.publish(itf.TrajectoryData(schema.JOINT_NAMES, positions, offsets, stamp))
                 next_chunk += 1 / 60
             if now >= next_image:
-                stamp = time.time_ns()
+                # A camera's capture clock is regular even when delivery is late (a loaded machine
+                # delays this loop): stamp frame k at its exposure time first_ns + k/30 s.
+                first_ns = first_ns or time.time_ns()
+                stamp = first_ns + round(k * 1e9 / 30)
                 rgb = np.zeros((height, width, 3), np.uint8)
                 rgb[..., 0] = k % 256
                 rgb[..., 1] = (k // 256) % 256
