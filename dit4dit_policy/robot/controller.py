@@ -409,7 +409,10 @@ class G1Controller:
                     limit = self.config.scheduler.max_chunk_age_s
                     chunk_problem = ("chunk_stale", f"newest chunk is {age:.3f} s old > {limit} s")
         inputs = SupervisorInputs(now, now_ns, state_problem, q_meas, policy_target, chunk_problem, fresh)
+        session = self.supervisor.session
         decision = self.supervisor.step(inputs)
+        if self.supervisor.session != session:
+            self.scheduler.clear()  # a new session never executes a trajectory from the last one
         if q_meas is not None and state_problem is None:
             self._update_joint_state(q_meas, now, now_ns)
         if not decision.publish:

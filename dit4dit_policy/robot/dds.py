@@ -108,7 +108,8 @@ class DdsSession:
             ``None`` uses ``CYCLONEDDS_URI`` from the environment if set, else Cyclone's default.
 
     Raises:
-        ValueError: bad domain id or interface name.
+        ValueError: bad domain id or interface name, or the domain was already configured with a
+            different interface in this process (Cyclone allows one configuration per domain).
     """
 
     def __init__(self, domain_id: int, interface: str | None = None) -> None:

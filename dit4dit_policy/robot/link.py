@@ -30,7 +30,7 @@ import numpy as np
 from dit4dit_policy import schema
 from dit4dit_policy.errors import DeviceNotConnectedError
 from dit4dit_policy.robot import unitree_hg, wire
-from dit4dit_policy.robot.dds import DdsSession, check_domain_id
+from dit4dit_policy.robot.dds import DdsSession, check_domain_id, interface_config_xml
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class LinkConfig:
 
     def __post_init__(self) -> None:
         check_domain_id(self.domain_id)
+        if self.interface is not None:
+            interface_config_xml(self.interface)  # raises ValueError naming the expected form
         for name in ("body_kp", "body_kd"):
             values = getattr(self, name)
             if len(values) != 15 or not all(isinstance(v, (int, float)) and 0 <= v <= 500 for v in values):

@@ -253,6 +253,8 @@ class Supervisor:
         speeds = [self.config.move_speed_rad_s] * 14 + [self.config.gripper_move_speed] * 2
         self._move_speeds = np.array(speeds)
         self.estop_count = 0
+        #: Incremented each time commanding begins (WAIT_STATE → RAMP_IN).
+        self.session = 0
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -346,6 +348,7 @@ class Supervisor:
             if inputs.state_ok:
                 self._begin_ramp_in(inputs, 0.0)
                 self.last_command = None  # the first command is the measured pose, not an old one
+                self.session += 1
                 self._go(inputs, State.RAMP_IN, "measured state is fresh and valid")
                 return None
             return Decision(False, None, 0.0, "none")
@@ -441,9 +444,11 @@ class Supervisor:
             return False
         if self._hold_from is not State.RUN:
             return True
-        if inputs.chunk_problem is not None or inputs.policy_target is None:
+        if inputs.chunk_problem is not None:
             return False
-        return self.hold_fault.startswith("state") or inputs.fresh_chunk
+        if self.hold_fault.startswith("state"):
+            return True  # RUN resumes (it holds until a chunk arrives if there is none)
+        return inputs.fresh_chunk and inputs.policy_target is not None
 
     def _resume(self, inputs: Inputs) -> None:
         reason = f"recovered from {self.hold_fault}"

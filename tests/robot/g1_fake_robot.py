@@ -78,6 +78,7 @@ class FakeG1:
         self.series = []
         self.prev_q = None
         self.prev_w = None
+        self.prev_t = 0.0
         self.stop = False
         self.lower = schema.POSITION_LOWER[:14] + args.margin - 1e-5
         self.upper = schema.POSITION_UPPER[:14] - args.margin + 1e-5
@@ -102,6 +103,10 @@ class FakeG1:
             self.violation(t, f"arm motor modes {modes}")
         if not np.all(np.isfinite(q)) or np.any(q < self.lower) or np.any(q > self.upper):
             self.violation(t, f"arm q outside limits: {np.round(q, 4).tolist()}")
+        if self.prev_w == 0.0 and t - self.prev_t > 0.1:
+            # A new session after the arms were handed back (weight 0, silence): its first command
+            # is the measured pose, which the step bound does not relate to the old session's last.
+            self.prev_q = None
         if self.prev_q is not None and np.max(np.abs(q - self.prev_q)) > a.step + 2e-6:
             self.violation(t, f"step {np.max(np.abs(q - self.prev_q)):.6f} > {a.step:.6f}")
         if not (0.0 <= w <= 1.0):
@@ -114,7 +119,7 @@ class FakeG1:
             body = [(msg.motor_cmd[i].mode, msg.motor_cmd[i].kp) for i in range(15)]
             if any(m != 0 or k != 0 for m, k in body):
                 self.violation(t, "arm_sdk command touches legs/waist")
-        self.prev_q, self.prev_w = q, w
+        self.prev_q, self.prev_w, self.prev_t = q, w, t
         self.q_cmd, self.weight = q, w
         self.series.append([round(t, 5), float(w), *[float(x) for x in q]])
 

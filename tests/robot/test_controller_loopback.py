@@ -38,6 +38,17 @@ def test_full_cycle_and_killed_chunk_source(dds_domain, tmp_path):
         wait_state(controller, State.IDLE, timeout=15)
         time.sleep(0.3)  # the weight-0 tail
         diag = controller.diagnostics()
+        # A second session starts clean: the old trajectory is not replayed, a new policy runs.
+        controller.command("start")
+        wait_state(controller, State.RUN)
+        time.sleep(0.2)
+        assert controller.supervisor.state is State.RUN
+        source = ChunkSource(controller)
+        time.sleep(0.5)
+        assert controller.supervisor.state is State.RUN and controller.supervisor.log[-1].target is State.RUN
+        source.kill()
+        controller.estop()
+        time.sleep(0.1)
     finally:
         controller.stop(ramp_out=False)
         report = robot.stop()
@@ -45,6 +56,8 @@ def test_full_cycle_and_killed_chunk_source(dds_domain, tmp_path):
     assert report["violations"] == []
     assert report["received"] > 0.9 * diag["commands_sent"] and report["published"] > 1000
     t, w, q = weights_and_q(report)
+    end = int(np.flatnonzero(w == 0.0)[np.flatnonzero(w == 0.0) > np.argmax(w)][0]) + 1  # first session
+    t, w, q = t[:end], w[:end], q[:end]
     # Ramp in: starts near 0, never decreases, lasts >= 2 s; commands the measured pose meanwhile.
     first_one = int(np.flatnonzero(w >= 1.0)[0])
     assert w[0] <= 0.05 and np.all(np.diff(w[: first_one + 1]) >= -1e-7)
