@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dit4dit_policy import schema
+from dit4dit_policy.errors import ResultsError
 from dit4dit_policy.evaluation.interface import RecordedFrame
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ class RolloutRecorder:
         root: dataset directory.
         video_codec: ``h264`` or ``av1``.
         fps: frame rate [Hz] written to the dataset.
+
+    Raises:
+        ResultsError: ``root`` exists, is not empty and is not a dataset.
+        DatasetError: ``root`` is a dataset that cannot be opened for appending.
     """
 
     def __init__(
@@ -56,6 +61,12 @@ class RolloutRecorder:
         self._dropped = 0
         if (self.root / "meta" / "info.json").is_file():
             self._open_writer()
+        elif self.root.is_dir() and any(self.root.iterdir()):
+            # info.json is the first thing a new dataset gets; without it nothing was ever committed.
+            raise ResultsError(
+                f"{self.root} exists but is not a LeRobot dataset (no meta/info.json; an interrupted "
+                "creation?); move it away and run again"
+            )
 
     def _open_writer(self):
         from dit4dit_policy.data.lerobot_dataset import LeRobotDatasetWriter
