@@ -14,19 +14,6 @@ COMMAND = ("demos",)
 HELP = "generate scripted-expert demonstrations of a simulated task as a LeRobot v3 dataset"
 
 
-def _image_size(text: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or not all(16 <= v <= 1280 for v in values):
-        raise argparse.ArgumentTypeError(f"--image-size must be N or HxW with 16..1280 px, got {text!r}")
-    return values[0], values[1]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's arguments."""
     parser.add_argument(
@@ -39,11 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="first seed; episode attempts use seed, seed+1, ..."
     )
+    parser.add_argument("--width", type=int, default=160, help="ego image width [px] (default 160)")
     parser.add_argument(
-        "--image-size",
-        type=_image_size,
-        default=(128, 128),
-        help="ego image size N or HxW [px] (default 128)",
+        "--height", type=int, default=120, help="ego image height [px] (default 120: the camera's 4:3 view)"
     )
     parser.add_argument("--codec", choices=("av1", "h264"), default="av1", help="video codec (default av1)")
     parser.add_argument("--append", action="store_true", help="append to an existing dataset")
@@ -65,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--task must be one of {', '.join(task_names())}, got {args.task!r}")
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    for name in ("width", "height"):
+        if not 16 <= getattr(args, name) <= 1280:
+            raise ConfigError(f"--{name} must be in [16, 1280] px, got {getattr(args, name)}")
     with tqdm(total=args.episodes, unit="episode", desc=f"demos {args.task}") as bar:
 
         def on_episode(seed: int, success: bool, frames: int) -> None:
@@ -77,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             args.episodes,
             args.out,
             seed=args.seed,
-            image_size=args.image_size,
+            image_size=(args.height, args.width),
             video_codec=args.codec,
             append=args.append,
             on_episode=on_episode,

@@ -63,7 +63,7 @@ def generate_demos(
     episodes: int,
     out: str | Path,
     seed: int = 0,
-    image_size: tuple[int, int] = (128, 128),
+    image_size: tuple[int, int] = (120, 160),
     video_codec: str = "av1",
     append: bool = False,
     on_episode: Callable[[int, bool, int], None] | None = None,

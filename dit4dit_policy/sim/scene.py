@@ -63,7 +63,8 @@ class SceneConfig:
 
     Attributes:
         timestep_s: physics step [s]; 0.002 matches the 500 Hz lowstate of the robot (g1_spec §1.6).
-        image_width: ego image width [px].
+        image_width: ego image width [px]. The default 160×120 keeps the calibrated 4:3 field of
+            view (the real camera's 640×480 frame scaled by 1/4); other aspect ratios centre-crop.
         image_height: ego image height [px].
         calibration: CameraInfo YAML with the ego intrinsics (default ``calibration/ego_camera.yaml``).
         mesh_dir: optional directory of Unitree G1 STL meshes used as visuals.
@@ -74,8 +75,8 @@ class SceneConfig:
     """
 
     timestep_s: float = 0.002
-    image_width: int = 128
-    image_height: int = 128
+    image_width: int = 160
+    image_height: int = 120
     calibration: Path | None = None
     mesh_dir: Path | None = None
     urdf: Path | None = None

@@ -8,6 +8,7 @@ import pytest
 from dit4dit_policy import schema
 from dit4dit_policy.cli.main import main
 from dit4dit_policy.data.lerobot_dataset import LeRobotDataset
+from dit4dit_policy.sim.env import READY_STATE
 
 
 @pytest.mark.slow
@@ -23,8 +24,10 @@ def test_demos_cli_writes_a_readable_dataset_and_appends(tmp_path, capsys):
         str(out),
         "--seed",
         "5",
-        "--image-size",
+        "--width",
         "64",
+        "--height",
+        "48",
     ]
     assert main(args) == 0
     assert "wrote 2 episodes" in capsys.readouterr().out
@@ -32,15 +35,16 @@ def test_demos_cli_writes_a_readable_dataset_and_appends(tmp_path, capsys):
     assert ds.num_episodes == 2 and ds.fps == 30
     assert ds.robot_type == schema.ROBOT_TYPE
     assert ds.tasks == ["push the drawer closed"]
-    assert ds.features[schema.FEATURE_IMAGE_EGO]["shape"] == (64, 64, 3)
+    assert ds.features[schema.FEATURE_IMAGE_EGO]["shape"] == (48, 64, 3)
     episode = ds.episode(1)
     length = episode.length
     assert episode.data[schema.FEATURE_STATE].shape == (length, 16)
     assert episode.data[schema.FEATURE_ACTION].shape == (length, 16)
     assert episode.data[schema.FEATURE_TIMESTAMP] == pytest.approx(np.arange(length) / 30.0, abs=1e-4)
     frames = episode.frames()
-    assert frames.shape == (length, 64, 64, 3) and frames.dtype == np.uint8
+    assert frames.shape == (length, 48, 64, 3) and frames.dtype == np.uint8
     # The recorded state starts at the ready pose and the gripper action closes the right gripper.
+    assert episode.data[schema.FEATURE_STATE][0] == pytest.approx(READY_STATE, abs=0.02)
     assert episode.data[schema.FEATURE_ACTION][:, 15].min() == pytest.approx(0.0, abs=1e-6)
     meta = json.loads((out / "meta" / "sim_demos.json").read_text())
     assert [e["seed"] for e in meta["episodes"]] == [5, 6]
@@ -63,17 +67,6 @@ def test_demos_cli_rejects_bad_input(tmp_path, capsys):
     assert "--task must be one of" in capsys.readouterr().err
     assert main(["demos", "--task", "close_drawer", "--episodes", "0", "--out", str(tmp_path / "y")]) == 1
     assert not (tmp_path / "y").exists()
-    with pytest.raises(SystemExit):
-        main(
-            [
-                "demos",
-                "--task",
-                "close_drawer",
-                "--episodes",
-                "1",
-                "--out",
-                str(tmp_path / "z"),
-                "--image-size",
-                "3x",
-            ]
-        )
+    bad = ["demos", "--task", "close_drawer", "--episodes", "1", "--out", str(tmp_path / "z"), "--width", "8"]
+    assert main(bad) == 1
+    assert "--width must be in [16, 1280]" in capsys.readouterr().err

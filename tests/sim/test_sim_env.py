@@ -67,7 +67,8 @@ def test_targets_are_tracked_and_clipped_to_limits(env):
     assert env.target[3] == pytest.approx(schema.POSITION_UPPER[3])
 
 
-def test_time_limit_truncates(env):
+def test_time_limit_truncates():
+    env = G1TabletopEnv("pick_place", SMALL, render_mode=None)
     env.reset(seed=0)
     truncated = False
     steps = 0
