@@ -173,6 +173,8 @@ class Retargeter:
         self._arms = [_ArmState(), _ArmState()]
         self._last_primary = [False, False]
         self._last_frame_ns = 0
+        self._last_frame_key: tuple[int, int] | None = None
+        self._block_frame: tuple[int, int] | None = None
         self._shoulders = self._shoulder_positions()
 
     def _shoulder_positions(self) -> list[np.ndarray]:
@@ -221,6 +223,8 @@ class Retargeter:
             if require_repress:
                 arm.blocked = True
                 arm.hand_toggle_on = False
+        if require_repress:
+            self._block_frame = self._last_frame_key
 
     @staticmethod
     def _release(arm: _ArmState) -> None:
@@ -341,13 +345,16 @@ class Retargeter:
             frame_dt = max((frame.received_ns - self._last_frame_ns) / 1e9, 0.0)
         if frame is not None:
             self._last_frame_ns = frame.received_ns
+            self._last_frame_key = (frame.seq, frame.received_ns)
+        # only a pose message received after a stop can show the deadman let go
+        fresh = frame is not None and (frame.seq, frame.received_ns) != self._block_frame
         targets: list[tuple[np.ndarray, np.ndarray] | None] = [None, None]
         tcp_now = self.ik.tcp_poses(self.q_cmd[schema.ARMS])
         for side, arm in enumerate(self._arms):
             hand = frame.hand(side) if frame is not None else HandInput()
             mode = frame.mode if frame is not None else "none"
             deadman = frame is not None and self.alignment is not None and self._deadman(arm, hand, mode)
-            if not deadman:
+            if not deadman and fresh:
                 arm.blocked = False
             if not deadman or arm.blocked:
                 if arm.engaged:

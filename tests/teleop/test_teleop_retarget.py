@@ -156,6 +156,8 @@ def test_stop_requires_a_new_press(retargeter):
     op = Operator()
     run(retargeter, op, {"right": controller([0.2, 1.1, -0.3])})
     retargeter.release_all(require_repress=True)
+    # no pose messages for a while (stale) does not count as letting go
+    assert not retargeter.update(None, op.t_ns + 10**9, DT).any_engaged
     still_held = run(retargeter, op, {"right": controller([0.2, 1.1, -0.3])}, ticks=5)
     assert not still_held.any_engaged
     run(retargeter, op, {"right": controller([0.2, 1.1, -0.3], squeeze=0.0)})
