@@ -29,6 +29,33 @@ def test_urdf_compiles_in_mujoco_with_all_joints():
         assert mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body) >= 0
 
 
+def test_urdf_is_a_well_formed_kinematic_tree(joints):
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(desc.find_urdf()).getroot()
+    assert root.tag == "robot"
+    links = [link.get("name") for link in root.findall("link")]
+    assert len(links) == len(set(links))
+    children = [j.child for j in joints.values()]
+    assert len(children) == len(set(children)), "a link has two parents"
+    assert {j.parent for j in joints.values()} | set(children) <= set(links)
+    roots = set(links) - set(children)
+    assert roots == {"pelvis"}
+    for joint in joints.values():
+        assert joint.type in ("revolute", "prismatic", "fixed")
+        if joint.type != "fixed":
+            assert np.linalg.norm(joint.axis) == pytest.approx(1.0)
+            assert joint.lower < joint.upper and joint.effort > 0 and joint.velocity > 0
+    for link in root.findall("link"):
+        inertial = link.find("inertial")
+        if inertial is not None:
+            assert float(inertial.find("mass").get("value")) > 0
+            inertia = inertial.find("inertia")
+            ixx, iyy, izz = (float(inertia.get(k)) for k in ("ixx", "iyy", "izz"))
+            # Principal moments must satisfy the triangle inequality (physically valid inertia).
+            assert ixx + iyy >= izz and iyy + izz >= ixx and ixx + izz >= iyy, link.get("name")
+
+
 def test_arm_limits_match_schema(joints):
     for i, name in enumerate(schema.ARM_JOINT_NAMES):
         joint, lim = joints[name], schema.JOINT_LIMITS[i]
