@@ -9,6 +9,7 @@ d      ``discard`` stop and drop the episode
 y      ``success`` mark the episode successful
 n      ``failure`` mark the episode failed
 t      ``task:…``  type a new task instruction
+q      ``quit``    leave (commands that own the terminal)
 h      print this help
 =====  ==========================================
 
@@ -27,8 +28,8 @@ from typing import TextIO
 
 logger = logging.getLogger(__name__)
 
-KEY_COMMANDS = {"r": "record", "s": "save", "d": "discard", "y": "success", "n": "failure"}
-HELP = "keys: r=record  s=save  d=discard  y=success  n=failure  t=set task  h=help"
+KEY_COMMANDS = {"r": "record", "s": "save", "d": "discard", "y": "success", "n": "failure", "q": "quit"}
+HELP = "keys: r=record  s=save  d=discard  y=success  n=failure  t=set task  q=quit  h=help"
 
 
 def _say(text: str) -> None:
