@@ -29,6 +29,7 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--remote-debugging-port=0",
+    "--enable-unsafe-swiftshader",  # software WebGL for the XR layer without a GPU, without a warning
 ]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
@@ -61,8 +62,12 @@ class Browser:
             self.proc.wait(10)
 
 
-async def _load(ws_url, page_url, until_state, timeout_s=30.0, screenshot=None):
-    """Navigate, wait for #status data-state == until_state; return (state, texts, problems)."""
+async def _load(ws_url, page_url, until_state, timeout_s=30.0, screenshot=None, init_script=None, then=None):
+    """Navigate, wait for #status data-state == until_state; return (state, texts, problems).
+
+    ``init_script`` runs before the page's own script; ``then`` is a JavaScript expression evaluated
+    once the state is reached, after which the page runs for ``then_s`` = 3 s.
+    """
     problems = []
     async with connect(ws_url, max_size=None) as ws:
         counter = 0
@@ -96,6 +101,8 @@ async def _load(ws_url, page_url, until_state, timeout_s=30.0, screenshot=None):
         await call("Log.enable")
         await call("Page.enable")
         await call("Security.setIgnoreCertificateErrors", ignore=True)  # our self-signed certificate
+        if init_script is not None:
+            await call("Page.addScriptToEvaluateOnNewDocument", source=init_script)
         await call("Page.navigate", url=page_url)
         expression = (
             "(() => { const s = document.getElementById('status');"
@@ -111,6 +118,12 @@ async def _load(ws_url, page_url, until_state, timeout_s=30.0, screenshot=None):
             if values and values[0] == until_state and "checking" not in values[2]:
                 break
             await asyncio.sleep(0.1)
+        if then is not None and values and values[0] == until_state:
+            await call("Runtime.evaluate", expression=then, userGesture=True)
+            await asyncio.sleep(3.0)
+            values = (await call("Runtime.evaluate", expression=expression, returnByValue=True))[
+                "result"
+            ].get("value")
         await asyncio.sleep(0.5)  # let late errors surface
         await call("Runtime.evaluate", expression="1")
         if screenshot is not None:
@@ -167,3 +180,95 @@ def test_the_check_sees_script_errors_and_csp_violations(browser, teleop_server,
     )
     _values, problems = asyncio.run(_load(browser.ws_url, teleop_server.url, "connected", timeout_s=4))
     assert any(kind == "exception" and "undefinedCall" in json.dumps(p) for kind, p in problems)
+
+
+#: A scripted stand-in for a headset's WebXR runtime (no XR device exists here): an immersive
+#: session at 72 Hz with two controllers whose grip poses move, grip buttons held, right trigger half.
+FAKE_XR = """
+(() => {
+  function transform(p, o) {
+    return { position: { x: p[0], y: p[1], z: p[2], w: 1 },
+             orientation: { x: o[0], y: o[1], z: o[2], w: o[3] } };
+  }
+  function pad(trigger) {
+    return { buttons: [{ value: trigger, pressed: trigger > 0 }, { value: 1, pressed: true }, { value: 0 },
+                       { value: 0 }, { value: 0, pressed: false }] };
+  }
+  class FakeFrame {
+    constructor(session, now) { this.session = session; this.t = (now - session.t0) / 1000; }
+    getViewerPose() { return { transform: transform([0, 1.6, 0], [0, 0, 0, 1]) }; }
+    getPose(space) {
+      const x = space.side === "left" ? -0.2 : 0.2;
+      return { transform: transform([x, 1.1, -0.3 - 0.05 * Math.sin(this.t)], [0, 0, 0, 1]) };
+    }
+  }
+  class FakeSession extends EventTarget {
+    constructor() {
+      super();
+      this.t0 = performance.now();
+      this.renderState = { baseLayer: null };
+      this.inputSources = [
+        { handedness: "left", gripSpace: { side: "left" }, gamepad: pad(0) },
+        { handedness: "right", gripSpace: { side: "right" }, gamepad: pad(0.5) },
+      ];
+    }
+    async updateRenderState(state) { Object.assign(this.renderState, state); }
+    async requestReferenceSpace(kind) { return { kind: kind }; }
+    requestAnimationFrame(callback) {
+      const next = () => { const now = performance.now(); callback(now, new FakeFrame(this, now)); };
+      setTimeout(next, 1000 / 72);
+      return 1;
+    }
+  }
+  Object.defineProperty(navigator, "xr", {
+    configurable: true,
+    value: {
+      isSessionSupported: async (mode) => mode === "immersive-vr",
+      requestSession: async () => new FakeSession(),
+    },
+  });
+  window.XRWebGLLayer = class { constructor() { this.framebuffer = null; } };
+})();
+"""
+
+
+def test_xr_session_streams_controller_poses(browser, teleop_server):
+    """The page's XR loop against a scripted runtime: pose messages reach the server and are valid."""
+    import threading
+
+    stop = threading.Event()
+
+    def acknowledge():  # stands in for the teleop node: echo each new pose
+        last = None
+        while not stop.is_set():
+            frame = teleop_server.latest()
+            if frame is not None and frame.seq != last:
+                last = frame.seq
+                teleop_server.acknowledge(frame, {"calibrated": True, "engaged": ["left", "right"]})
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=acknowledge)
+    thread.start()
+    try:
+        values, problems = asyncio.run(
+            _load(
+                browser.ws_url,
+                teleop_server.url,
+                "connected",
+                init_script=FAKE_XR,
+                then="document.getElementById('enter').click()",
+            )
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert problems == []
+    assert values[0] == "streaming" and "immersive-vr available" in values[2]
+    stats = teleop_server.stats()
+    frame = teleop_server.latest()
+    assert stats.frames > 30 and stats.protocol_errors == 0
+    print(f"\npage → server pose rate {stats.rate_hz:.0f} Hz over {stats.frames} messages")
+    assert frame.mode == "controller" and frame.head is not None
+    assert frame.left.pose.position[0] == pytest.approx(-0.2) and frame.right.squeeze == 1.0
+    assert frame.right.trigger == pytest.approx(0.5)
+    assert frame.latency_ms is not None and frame.latency_ms > 0  # the page measured the loop from the acks
