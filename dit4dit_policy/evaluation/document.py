@@ -90,7 +90,7 @@ _FLANKING_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 def _md_text(text: str) -> str:
     """Plain text → Markdown that renders as exactly that text (``close_drawer`` stays readable)."""
-    for char in ("\\", "*", "`", "<", ">", "[", "]", "|"):
+    for char in ("\\", "*", "`", "<", ">", "|"):
         text = text.replace(char, "\\" + char)
     return _FLANKING_UNDERSCORE.sub(r"\\_", text)
 

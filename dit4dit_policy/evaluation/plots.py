@@ -102,7 +102,7 @@ def plot_success(runs: Sequence[tuple[str, RunStats]], path: Path) -> Path:
     ax.set_title(f"Success per task (error bars: {100 * runs[0][1].confidence:.0f} % Wilson interval)")
     ax.grid(axis="y", alpha=0.3)
     if len(runs) > 1:
-        ax.legend()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
     out = _save(fig, path)
     plt.close(fig)
     return out

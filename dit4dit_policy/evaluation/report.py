@@ -58,6 +58,11 @@ def _ms(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.1f}"
 
 
+def format_p(p: float) -> str:
+    """A p-value with three decimals, or two significant digits below 0.001 (``"3.2e-05"``)."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 def _interval(stats: TaskStats) -> str:
     if stats.n == 0:
         return "n/a"
@@ -156,8 +161,8 @@ def _comparison_blocks(cmp: RunComparison) -> list[doc.Block]:
                 f"{100 * c.difference:+.0f} pp",
                 f"{100 * c.lower:+.0f} to {100 * c.upper:+.0f} pp",
                 f"{c.z:+.2f}",
-                f"{c.p_value:.3f}",
-                f"{c.fisher_p:.3f}",
+                format_p(c.p_value),
+                format_p(c.fisher_p),
             ]
         )
     if rows:

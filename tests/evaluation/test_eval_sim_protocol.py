@@ -13,6 +13,7 @@ import pytest
 from dit4dit_policy.cli import main as cli_main
 from dit4dit_policy.data.lerobot_dataset import LeRobotDataset
 from dit4dit_policy.evaluation.metrics import Comparison, wilson_interval
+from dit4dit_policy.evaluation.report import format_p
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +181,7 @@ def test_compare_with_a_baseline_run(scripted_run, tmp_path):
     )
     md = (out / "report.md").read_text()
     assert "## Comparison" in md
-    assert f"| {expected.p_value:.3f} | {expected.fisher_p:.3f} |" in md
+    assert f"| {format_p(expected.p_value)} | {format_p(expected.fisher_p)} |" in md
     html = _check_html(out / "report.html")
     for src in html.images:
         _check_png(out / src)
