@@ -150,7 +150,7 @@ class RecorderNode(LifecycleNode):
         )
         self._timer = self.graph.create_timer(cfg.poll_period_s, self._poll)
         self._diag_timer = self.graph.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
-        self._keyboard = KeyboardControls(self._commands.put) if cfg.keyboard else None
+        self._keyboard = KeyboardControls(self._on_key) if cfg.keyboard else None
         self.logger.info(
             "recording into %s (%d episodes so far), task %r",
             cfg.dataset,
@@ -205,10 +205,16 @@ class RecorderNode(LifecycleNode):
 
     # ------------------------------------------------------------------ commands
 
+    def _on_key(self, command: str) -> None:
+        # 'q' on the node's own terminal ends the process (never a topic command)
+        self._commands.put("quit:keyboard" if command == "quit" else command)
+
     def _handle(self, command: str) -> None:
         command = command.strip()
         word, _, argument = command.partition(":")
-        if word == "task":
+        if command == "quit:keyboard":
+            self.graph.request_shutdown("operator quit")
+        elif word == "task":
             if argument.strip():
                 self._task = argument.strip()
                 self.logger.info("task set to %r", self._task)

@@ -23,6 +23,7 @@ import numpy as np
 from dit4dit_policy import schema
 from dit4dit_policy.ros import interfaces as itf
 from dit4dit_policy.ros.dds_backend.graph import DdsGraph
+from dit4dit_policy.sim import description as desc
 
 
 def main() -> None:
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--stamps", required=True)
     parser.add_argument("--size", default="48x64")
     parser.add_argument("--t0-ns", type=int, default=0)
+    parser.add_argument("--no-chunks", action="store_true", help="publish no action chunks")
+    parser.add_argument("--hold-pose", action="store_true", help="joint states hold the default arm pose")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
     graph = DdsGraph("feeder", args.domain, interface="lo")
@@ -39,8 +42,11 @@ def main() -> None:
     pub_state = graph.create_publisher(itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, itf.SENSOR_QOS)
     pub_chunk = graph.create_publisher(itf.TOPIC_ACTION_CHUNK, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS)
     t0_ns = args.t0_ns or time.time_ns()
+    hold = np.concatenate([desc.DEFAULT_ARM_POSE, [1.0, 1.0]])
     start = time.monotonic()
     next_image = next_state = next_chunk = start
+    if args.no_chunks:
+        next_chunk = float("inf")
     k = 0
     first_ns = 0
     offsets = np.round(np.arange(3) * schema.ACTION_DT_S * 1e9).astype(np.int64)
@@ -49,7 +55,7 @@ def main() -> None:
             now = time.monotonic()
             if now >= next_state:
                 stamp = time.time_ns()
-                q = np.full(16, (stamp - t0_ns) / 1e9)
+                q = hold if args.hold_pose else np.full(16, (stamp - t0_ns) / 1e9)
                 pub_state.publish(itf.JointStateData(schema.JOINT_NAMES, q, np.zeros(0), np.zeros(0), stamp))
                 next_state += 1 / 250
             if now >= next_chunk:
