@@ -209,10 +209,6 @@ class LeRobotDataset:
             raise DatasetError(
                 f"episode {index}: data file {path} has {table.num_rows} frames, the metadata says {length}"
             )
-        if schema.FEATURE_FRAME_INDEX in table.column_names:
-            order = np.argsort(table.column(schema.FEATURE_FRAME_INDEX).to_numpy(), kind="stable")
-            if np.any(order != np.arange(length)):
-                table = table.take(pa.array(order))
         wanted = (
             list(columns)
             if columns is not None
