@@ -171,6 +171,30 @@ def save_checkpoint(
     return directory
 
 
+#: contract.json fields that must agree with the config and the embodiment.
+_CONTRACT_FIELDS = (
+    "embodiment",
+    "horizon",
+    "image_size",
+    "video_keys",
+    "video_frame_indices",
+    "raw_state_dim",
+    "raw_action_dim",
+    "model_state_dim",
+    "model_action_dim",
+)
+
+
+def _check_contract(stored: dict, expected: dict, path: Path) -> None:
+    bad = [
+        f"{k}: {stored.get(k)!r} (config gives {expected[k]!r})"
+        for k in _CONTRACT_FIELDS
+        if stored.get(k) != expected[k]
+    ]
+    if bad:
+        raise CheckpointError(f"{path} disagrees with the checkpoint config: " + "; ".join(bad))
+
+
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -292,6 +316,7 @@ def load_policy(
         embodiment=embodiment,
         prompt_cache=cache,
     )
+    _check_contract(meta, contract(policy), directory / CONTRACT)
     _load_state(policy, state, str(directory / WEIGHTS))
     return policy.to_device(device).eval()
 

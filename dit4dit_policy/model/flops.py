@@ -22,6 +22,7 @@ from dit4dit_policy.model.profiling import StageRecorder
 from dit4dit_policy.model.reference import reference_noise, reference_sample
 from dit4dit_policy.model.text_encoder import PromptEncoder, qwen_config
 from dit4dit_policy.model.tokenizer import build_byte_tokenizer
+from dit4dit_policy.model.video_backbone import feature_timestep
 
 
 @dataclasses.dataclass
@@ -49,6 +50,7 @@ def meta_policy(cfg: ModelConfig) -> DiT4DiTPolicy:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     cfg = dataclasses.replace(cfg, pretrained_dir=None, dtype="float32")
+    feature_timestep(cfg.video.sigma_max, cfg.video.sigma_min)  # computed (and cached) off the meta device
     with torch.device("meta"):
         backbone = build_backbone(cfg)
         head = build_action_head(cfg)

@@ -92,7 +92,9 @@ class DiT4DiTPolicy(nn.Module):
         self.text_encoder = text_encoder
         self.stats = stats
         self.embodiment = embodiment
-        self.prompt_cache = prompt_cache or PromptCache(None, config.prompt_cache_size)
+        self.prompt_cache = (
+            prompt_cache if prompt_cache is not None else PromptCache(None, config.prompt_cache_size)
+        )
         self.revision = COSMOS_REVISION
         self.last_timings_ms: dict[str, float] = {}
         self._context_cache: OrderedDict[str, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()

@@ -59,7 +59,7 @@ class PromptCache:
             raise ValueError(f"prompt cache capacity must be >= 1, got {capacity}")
         self.directory = None if directory is None else Path(directory)
         self.capacity = capacity
-        self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._memory: OrderedDict[str, tuple[str, torch.Tensor]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._memory)
@@ -68,8 +68,8 @@ class PromptCache:
         """File of ``key`` (None without a directory)."""
         return None if self.directory is None else self.directory / f"{key}.safetensors"
 
-    def _remember(self, key: str, value: torch.Tensor) -> None:
-        self._memory[key] = value
+    def _remember(self, key: str, prompt: str, value: torch.Tensor) -> None:
+        self._memory[key] = (prompt, value)
         self._memory.move_to_end(key)
         while len(self._memory) > self.capacity:
             self._memory.popitem(last=False)
@@ -81,8 +81,11 @@ class PromptCache:
             CheckpointError: a cache file exists but is unreadable or belongs to another prompt.
         """
         if key in self._memory:
+            stored, value = self._memory[key]
+            if stored != prompt:
+                raise CheckpointError(f"prompt cache entry {key[:16]}… holds {stored!r}, expected {prompt!r}")
             self._memory.move_to_end(key)
-            return self._memory[key]
+            return value
         path = self.path(key)
         if path is None or not path.is_file():
             return None
@@ -102,13 +105,13 @@ class PromptCache:
                 f"prompt cache file {path} holds {meta.get('prompt')!r} (format {meta.get('format')!r}), "
                 f"expected {prompt!r} in format {CACHE_FORMAT!r}"
             )
-        self._remember(key, value)
+        self._remember(key, prompt, value)
         return value
 
     def put(self, key: str, prompt: str, value: torch.Tensor, encoder_id: str) -> None:
         """Store a (L, C) embedding in memory and (atomically) on disk."""
         value = value.detach()
-        self._remember(key, value)
+        self._remember(key, prompt, value)
         path = self.path(key)
         if path is None:
             return

@@ -20,6 +20,9 @@ Conventions (model_spec §1-3, §9):
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import torch
 from torch import nn
 
@@ -28,6 +31,7 @@ from dit4dit_policy.model import flow_matching as fm
 from dit4dit_policy.model.config import ModelConfig
 
 
+@functools.lru_cache(maxsize=8)
 def feature_timestep(sigma_max: float = 200.0, sigma_min: float = 0.01) -> float:
     """τ_f: ``sigmas[0]`` of diffusers' 1-step karras flow UniPC schedule (= σ_max/(1+σ_max); §2).
 
@@ -36,7 +40,10 @@ def feature_timestep(sigma_max: float = 200.0, sigma_min: float = 0.01) -> float
     """
     from diffusers import UniPCMultistepScheduler
 
-    with torch.device("cpu"):  # also when a caller builds modules under a meta-device context
+    # CPU device context: also correct when a caller builds modules under a meta-device context.
+    # diffusers' scheduler init trips a NumPy-2 DeprecationWarning (np.array on a tensor); not ours.
+    with torch.device("cpu"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         scheduler = UniPCMultistepScheduler(
             use_karras_sigmas=True,
             use_flow_sigmas=True,
