@@ -61,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
         )
 
         config = resolve_sim_tasks(config)
-        config.protocol.poll_period_s = 0.0  # the simulation paces itself to the wall clock
         policy, ident = make_sim_policy(args.policy, config, device=args.device)
         environment, mode = make_sim_environment(config, policy, realtime=True), "rehearsal"
     else:

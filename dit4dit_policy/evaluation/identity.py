@@ -1,8 +1,11 @@
 """Identifiers that tie a results directory to the policy that produced it.
 
 A checkpoint directory (DESIGN.md §3: safetensors weights + resolved config + statistics + data
-contract) is identified by the content of its files, not by its path, so a copied or moved
-checkpoint resumes its results and a retrained one in the same place does not.
+contract) is identified by the content of its top-level files, not by its path, so a copied or
+moved checkpoint resumes its results and a retrained one in the same place does not.
+Sub-directories are left out: they hold derived data that grows while the policy runs (the
+policy caches the embedding of every new instruction in ``prompt_cache/``), which must not change
+the identity in the middle of an evaluation.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def checkpoint_id(path: str | Path) -> str:
     """A content fingerprint of a checkpoint file or directory: ``"<name>@<sha256 prefix>"``.
 
     Args:
-        path: checkpoint directory (all regular files below it, by relative path) or a single file.
+        path: checkpoint directory (its top-level regular files, by name) or a single file.
 
     Returns:
         e.g. ``"g1_finetune@3f2a9c0d1b7e4a55"``.
@@ -52,7 +55,7 @@ def checkpoint_id(path: str | Path) -> str:
     if path.is_file():
         _hash_file(path, digest)
     else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         if not files:
             raise ValueError(f"checkpoint directory {path} contains no files")
         for file in files:

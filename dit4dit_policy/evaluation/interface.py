@@ -22,6 +22,10 @@ Call sequence of one rollout (docs/evaluation.md)::
 ``estop()`` may be called from any thread at any time (the terminal UI's key thread calls it);
 it must return quickly and leave the robot safe. ``close()`` releases everything.
 
+Optional members: ``describe() -> dict`` (settings hashed into the results fingerprint) and
+``self_paced = True`` for environments whose ``poll()`` advances time itself (simulations), so
+the runner does not sleep ``protocol.poll_period_s`` between polls.
+
 Torch-free.
 """
 

@@ -224,6 +224,7 @@ def _run_rollout(
     recording_error: str | None = None
     quit_requested = False
     status = RolloutStatus(Phase.RUNNING, 0.0)
+    self_paced = bool(getattr(environment, "self_paced", False))
     environment.start(instruction)
     operator.announce(f"running: {label}")
     try:
@@ -252,7 +253,7 @@ def _run_rollout(
                 end_reason = EndReason.OPERATOR_STOP
                 quit_requested = event is OperatorEvent.QUIT
                 break
-            if config.protocol.poll_period_s > 0:
+            if config.protocol.poll_period_s > 0 and not self_paced:
                 time.sleep(config.protocol.poll_period_s)
         estopped = end_reason is EndReason.ESTOP
         if not estopped:

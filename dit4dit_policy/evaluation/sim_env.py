@@ -190,6 +190,9 @@ class SimRolloutEnvironment:
     One simulator environment is built per task on first use and reused across rollouts.
     """
 
+    #: ``poll()`` advances the simulation itself: the runner never sleeps between polls.
+    self_paced = True
+
     def __init__(
         self, policy: SimPolicy, env_config: EnvConfig | None = None, options: SimRolloutOptions | None = None
     ) -> None:

@@ -133,3 +133,44 @@ def test_bad_inputs(setup, tmp_path, capsys):
         ]
     )
     assert code == 1 and "--episodes must be comma-separated integers" in capsys.readouterr().err
+
+
+def test_checkpoint_policy_in_the_simulation_is_seeded(setup, tmp_path):
+    from dit4dit_policy.evaluation.identity import checkpoint_id
+    from dit4dit_policy.evaluation.results import read_results
+
+    root, _, _ = setup
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        "protocol:\n  rollouts_per_task: 1\n  tasks:\n    - {name: close_drawer, time_limit_s: 0.3}\n"
+    )
+    actions = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        code = cli_main.main(
+            [
+                "eval",
+                "sim",
+                "--config",
+                str(config),
+                "--policy",
+                str(root / "ckpt"),
+                "--out",
+                str(out),
+                "--no-report",
+                "--sim.execute_steps=8",
+            ]
+        )
+        assert code == 0
+        results = read_results(out)
+        record = results.records[0]
+        assert results.fingerprint.checkpoint_id == checkpoint_id(root / "ckpt")
+        assert results.header["extra"]["policy_seed"] == 0 and results.header["extra"]["execute_steps"] == 8
+        assert (
+            record.judged_by == "predicate" and len(record.chunk_latencies_ms) == 3
+        )  # 18 steps / 8 per chunk
+        ep = LeRobotDataset(out / "recordings").episode(record.episode_index)
+        assert ep.length == 18 and ep.data["eval.chunk_id"].tolist() == [i // 8 for i in range(18)]
+        actions.append(ep.data["action"])
+    np.testing.assert_array_equal(actions[0], actions[1])  # same seed, same chunks
+    assert np.abs(np.diff(actions[0], axis=0)).max() > 0  # the policy's targets, not a held pose
