@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dit4dit_policy import schema
-from dit4dit_policy.errors import ResultsError
+from dit4dit_policy.errors import DatasetError, ResultsError
 from dit4dit_policy.evaluation.interface import RecordedFrame
 
 logger = logging.getLogger(__name__)
@@ -112,16 +112,20 @@ class RolloutRecorder:
         if timestamp <= self._last_timestamp:
             self._dropped += 1
             return
-        writer.add_frame(
-            {
-                schema.FEATURE_IMAGE_EGO: frame.image,
-                schema.FEATURE_STATE: frame.state.astype(np.float32),
-                schema.FEATURE_ACTION: frame.action.astype(np.float32),
-                FEATURE_CHUNK_ID: np.int64(frame.chunk_id),
-                FEATURE_CHUNK_LATENCY: np.float32(frame.chunk_latency_ms),
-                schema.FEATURE_TIMESTAMP: timestamp,
-            }
-        )
+        values = {
+            schema.FEATURE_IMAGE_EGO: frame.image,
+            schema.FEATURE_STATE: frame.state.astype(np.float32),
+            schema.FEATURE_ACTION: frame.action.astype(np.float32),
+            FEATURE_CHUNK_ID: np.int64(frame.chunk_id),
+            FEATURE_CHUNK_LATENCY: np.float32(frame.chunk_latency_ms),
+            schema.FEATURE_TIMESTAMP: timestamp,
+        }
+        try:
+            writer.add_frame(values)
+        except ValueError as exc:  # the video encoder's own checks (e.g. timestamps closer than 1/90000 s)
+            if isinstance(exc, DatasetError):
+                raise
+            raise DatasetError(f"{self.root}: frame at {timestamp:.4f} s rejected: {exc}") from exc
         self._last_timestamp = timestamp
 
     def save(self, instruction: str) -> int | None:

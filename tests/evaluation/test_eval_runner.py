@@ -280,3 +280,21 @@ def test_recording_saved_without_a_result_is_noted_as_orphan(tmp_path):
     # Noted once: resuming a finished run adds no second note.
     run_protocol(config, CountingEnvironment(), tmp_path, mode="test", checkpoint_id="c1")
     assert len(read_results(tmp_path).notes) == 1
+
+
+def test_a_failed_recording_keeps_the_verdict(tmp_path):
+    class ResizingEnvironment(CountingEnvironment):
+        """The camera changes resolution in the middle of the first rollout."""
+
+        def poll(self):
+            status = super().poll()
+            if self._key == ("a", 10) and self._n == 2:
+                frame = status.frames[0]
+                status.frames = [dataclasses.replace(frame, image=np.zeros((6, 8, 3), np.uint8))]
+            return status
+
+    run_protocol(_config(tasks=("a",), n=2), ResizingEnvironment(), tmp_path, mode="test", checkpoint_id="c")
+    first, second = read_results(tmp_path).records
+    assert first.outcome is Outcome.SUCCESS and first.episode_index is None
+    assert "observation.images.ego_view" in first.recording_error
+    assert second.episode_index == 0 and second.recording_error is None
