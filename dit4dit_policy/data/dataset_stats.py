@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dit4dit_policy.data import lerobot_format as fmt
-from dit4dit_policy.data.stats import RunningStats, exact_stats, image_samples, to_lerobot
+from dit4dit_policy.data.stats import (
+    IMAGE_STATS_FRAME_STRIDE,
+    RunningStats,
+    exact_stats,
+    image_samples,
+    to_lerobot,
+)
 
 if TYPE_CHECKING:
     from dit4dit_policy.data.lerobot_dataset import LeRobotDataset
@@ -153,7 +159,7 @@ def recompute(dataset: LeRobotDataset, visual: bool = True, progress: bool = Fal
         samples = {}
         if visual:
             for key in dataset.video_keys:
-                frames = episode.frames(key)
+                frames = episode.frames(key)[::IMAGE_STATS_FRAME_STRIDE]
                 samples[key] = np.concatenate([image_samples(f) for f in frames])
         acc.add_episode(episode.data, samples)
     return acc

@@ -26,7 +26,7 @@ from dit4dit_policy.data import lerobot_format as fmt
 from dit4dit_policy.data import lerobot_tables as tables
 from dit4dit_policy.data.dataset_stats import StatsAccumulator, episode_stats, episode_stats_columns
 from dit4dit_policy.data.frame_check import FrameChecker
-from dit4dit_policy.data.stats import image_samples
+from dit4dit_policy.data.stats import IMAGE_STATS_FRAME_STRIDE, image_samples
 from dit4dit_policy.data.video_io import VideoStreamWriter
 from dit4dit_policy.errors import DatasetError
 
@@ -258,7 +258,8 @@ class LeRobotDatasetWriter:
                 )
                 self._encoders[key] = encoder
             encoder.write(values[key], timestamp)
-            self._samples[key].append(image_samples(values[key]))
+            if len(self._timestamps) % IMAGE_STATS_FRAME_STRIDE == 0:
+                self._samples[key].append(image_samples(values[key]))
         for key in self._checker.numeric_keys:
             self._columns[key].append(values[key])
         self._timestamps.append(timestamp)

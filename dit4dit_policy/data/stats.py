@@ -5,8 +5,8 @@ quantiles q01/q10/q50/q90/q99 from a per-dim histogram whose range grows with th
 counts are re-spread by linear interpolation of the CDF when the range grows). The quantile error
 is bounded by about two bin widths, ``2·(max-min)/num_bins`` (``DEFAULT_BINS`` = 4096).
 
-Images get per-channel statistics of pixel values in [0, 1] over a strided subsample of each
-frame, stored with shape (3, 1, 1) like LeRobot's ``compute_episode_stats``.
+Images get per-channel statistics of pixel values in [0, 1] over a strided subsample of every
+third frame (``IMAGE_STATS_*``), stored with shape (3, 1, 1) like LeRobot's ``compute_episode_stats``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ import numpy as np
 QUANTILES: dict[str, float] = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 STAT_NAMES = ("min", "max", "mean", "std", "count", *QUANTILES)
 DEFAULT_BINS = 4096
-#: Longest side of the strided pixel subsample used for image statistics (LeRobot targets 150 px).
-IMAGE_STATS_SIDE = 64
+#: Longest side of the strided pixel subsample used for image statistics (LeRobot downsamples to
+#: ~150 px and samples ~100 frames per episode; per-channel moments need far fewer pixels).
+IMAGE_STATS_SIDE = 32
+#: Every n-th frame of an episode contributes image statistics (10 Hz at 30 Hz recording).
+IMAGE_STATS_FRAME_STRIDE = 3
 
 
 class RunningStats:
