@@ -71,7 +71,10 @@ class TerminalOperator:
         self._out = output or sys.stdout
         self._keys: queue.Queue[str] = queue.Queue()
         self._estop = threading.Event()
-        self._typing = threading.Event()
+        # Input mode, set by the main thread and, on a mark key, by the key thread itself, so that a
+        # note typed right after the mark never has its spaces taken for e-stops: "command" →
+        # "marking" (judge) → "note" (from the mark key on) → "command".
+        self._mode = "command"
         self._halt = threading.Event()
         self._environment: RolloutEnvironment | None = None
         self._saved: list | None = None
@@ -113,10 +116,12 @@ class TerminalOperator:
             if not data:
                 return
             for char in data.decode("utf-8", errors="replace"):
-                if char == ESC or (char == " " and not self._typing.is_set()):
+                if char == ESC or (char == " " and self._mode != "note"):
                     self._engage_estop()
-                else:
-                    self._keys.put(char)
+                    continue
+                if self._mode == "marking" and char.lower() in MARK_KEYS:
+                    self._mode = "note"
+                self._keys.put(char)
 
     def _engage_estop(self) -> None:
         if self._environment is not None:
@@ -185,6 +190,7 @@ class TerminalOperator:
 
     def judge(self, label: str, status: RolloutStatus, end_reason: EndReason) -> Mark:
         """Ask for the verdict (y/n/p/v) and an optional one-line note."""
+        self._mode = "marking"
         self._drain()
         hint = ""
         if status.phase.terminal:
@@ -200,9 +206,9 @@ class TerminalOperator:
         return Mark(outcome, self._read_note())
 
     def _read_note(self) -> str:
+        self._mode = "note"  # normally already set by the key thread on the mark key
         self._echo("  note (Enter to finish, empty for none; Esc = E-STOP): ")
         chars: list[str] = []
-        self._typing.set()
         try:
             while True:
                 try:
@@ -220,7 +226,7 @@ class TerminalOperator:
                     chars.append(char)
                     self._echo(char)
         finally:
-            self._typing.clear()
+            self._mode = "command"
         self._echo("\n")
         return "".join(chars).strip()
 

@@ -168,9 +168,8 @@ def test_operator_marks_stop_estop_void_quit_and_resume(console_factory, tmp_pat
     c.send(ESC)  # e-stop during the rollout
     c.expect(r"E-STOP ENGAGED")
     c.expect(r"ENDED: close_drawer 3/3 \(seed 2\) — estop")
-    c.send("v")
+    c.send("vscene set up wrong\r")  # mark and note typed in one go: the spaces are text
     c.expect(r"note \(Enter")
-    c.send("scene set up wrong\r")
     c.expect(r"\[r\] recover")
     c.send("r")
     # The voided rollout runs again; a space inside a note is text, backspace edits.
@@ -178,12 +177,11 @@ def test_operator_marks_stop_estop_void_quit_and_resume(console_factory, tmp_pat
     c.expect(r"\[s\] start")
     c.send("s")
     c.expect(r"ENDED: close_drawer 3/3 \(seed 2\) — time_limit")
-    c.send("y")
+    c.send("y" + "good" + BACKSPACE * 4 + "all fine\r")
     c.expect(r"note \(Enter")
-    c.send("good" + BACKSPACE * 4 + "all fine\r")
     c.expect(r"3 of 3 done")
     assert c.wait() == 0
-    assert "E-STOP ENGAGED" not in c.buffer[c.buffer.rindex("scene set up wrong") + 30 :]
+    assert "E-STOP ENGAGED" not in c.buffer[c.buffer.rindex("marked SUCCESS") :]  # Space in a note is text
 
     recs = _records(out)
     got = [(r["rollout"], r["attempt"], r["outcome"], r["end_reason"], r["estop"], r["note"]) for r in recs]
