@@ -24,7 +24,7 @@ from dit4dit_policy.ros.dds_backend.graph import DdsGraph
 
 HERE = Path(__file__).resolve().parent
 #: Length of the long recording (CI default ~1 min; DIT4DIT_RECORD_SOAK_S=180 for the 3-minute run).
-SOAK_S = float(os.environ.get("DIT4DIT_RECORD_SOAK_S", "50"))
+SOAK_S = float(os.environ.get("DIT4DIT_RECORD_SOAK_S", "40"))
 
 
 def _feeder(domain, duration_s, stamps_path, t0_ns):

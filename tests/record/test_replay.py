@@ -114,15 +114,16 @@ def test_replay_command_publishes_the_episode_over_dds(tmp_path, dds_domain):
     probe.spin(timeout_s=1.0)
     assert proc.returncode == 0, err
     assert "40 steps at 30 Hz" in out and "task 'replay me'" in out
-    lead = len(received) - 40
-    assert lead == 30, out
-    # lead-in from the measured state, bounded speed, into the first recorded action
-    first = received[0].positions[0]
-    assert np.max(np.abs(first[:14] - measured[:14])) <= 0.5 / 30 + 1e-6
+    # (only our 8-point chunks: another test process may share the domain id and publish chunks)
+    ours = [c.positions for c in received if c.positions.shape == (8, 16)]
+    windows = [actions[np.minimum(np.arange(k, k + 8), 39)] for k in range(40)]
+    lead = next(i for i, c in enumerate(ours) if np.allclose(c, windows[0], atol=1e-6))
+    assert lead == len(ours) - 40 and lead >= 18, (lead, len(ours), out)  # ≥ 0.6 s lead-in at 0.5 rad/s
     for k in range(40):
-        window = received[lead + k].positions
-        expected = actions[np.minimum(np.arange(k, k + 8), 39)]
-        np.testing.assert_allclose(window, expected, atol=1e-6)
+        np.testing.assert_allclose(ours[lead + k], windows[k], atol=1e-6)
+    # the lead-in moves at <= 0.5 rad/s into the first recorded action
+    path = np.array([c[0] for c in ours[: lead + 1]])
+    assert np.abs(np.diff(path[:, :14], axis=0)).max() <= 0.5 / 30 + 1e-6
     bad = subprocess.run(
         [sys.executable, "-m", "dit4dit_policy.cli", "replay", str(root), "--episode", "3"],
         capture_output=True,
