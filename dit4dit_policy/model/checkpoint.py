@@ -218,7 +218,11 @@ def _missing_encoder(encoder_id: str, cfg: ModelConfig, reason: str) -> PromptEn
 
 
 def _load_state(
-    policy: DiT4DiTPolicy, state: Mapping[str, torch.Tensor], source: str, strict: bool = True
+    policy: DiT4DiTPolicy,
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    strict: bool = True,
+    assign: bool = False,
 ) -> None:
     text_state = {k[len(TEXT_PREFIX) :]: v for k, v in state.items() if k.startswith(TEXT_PREFIX)}
     module_state = {k: v for k, v in state.items() if not k.startswith(TEXT_PREFIX)}
@@ -236,7 +240,9 @@ def _load_state(
             "%s: missing keys [%s]; unexpected keys [%s]", source, _listing(missing), _listing(unexpected)
         )
     try:
-        policy.load_state_dict({k: v for k, v in module_state.items() if k in expected}, strict=strict)
+        policy.load_state_dict(
+            {k: v for k, v in module_state.items() if k in expected}, strict=strict, assign=assign
+        )
     except RuntimeError as exc:
         raise CheckpointError(f"{source}: weights do not fit the model config: {exc}") from exc
     if text_state:
@@ -300,8 +306,11 @@ def load_policy(
     embodiment = get_embodiment(cfg.embodiment)
     check_compatible(cfg, embodiment, stats)
     state = _read_weights(directory / WEIGHTS)
-    # Weights come from the checkpoint: build the backbone from config (no pretrained read).
-    backbone = build_backbone(dataclasses.replace(cfg, pretrained_dir=None))
+    # Weights come from the checkpoint: build the modules on the meta device (no pretrained read,
+    # no random initialisation of 2 B parameters) and assign the loaded tensors.
+    with torch.device("meta"):
+        backbone = build_backbone(dataclasses.replace(cfg, pretrained_dir=None))
+        action_head = build_action_head(cfg)
     try:
         text_encoder = build_text_encoder(cfg)
     except CheckpointError as exc:
@@ -310,14 +319,15 @@ def load_policy(
     policy = DiT4DiTPolicy(
         cfg,
         backbone,
-        build_action_head(cfg),
+        action_head,
         text_encoder,
         stats=stats,
         embodiment=embodiment,
         prompt_cache=cache,
     )
     _check_contract(meta, contract(policy), directory / CONTRACT)
-    _load_state(policy, state, str(directory / WEIGHTS))
+    _load_state(policy, state, str(directory / WEIGHTS), assign=True)
+    policy.backbone.materialize_buffers()
     return policy.to_device(device).eval()
 
 

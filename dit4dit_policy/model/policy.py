@@ -115,6 +115,10 @@ class DiT4DiTPolicy(nn.Module):
         self._context_cache.clear()
         return self
 
+    def _apply(self, fn, recurse: bool = True):
+        self._context_cache.clear()  # cached K/V would stay on the old device/dtype
+        return super()._apply(fn, recurse)
+
     def train(self, mode: bool = True) -> DiT4DiTPolicy:
         """nn.Module semantics; also drops the per-prompt K/V cache (weights may change)."""
         super().train(mode)
@@ -191,6 +195,10 @@ class DiT4DiTPolicy(nn.Module):
         ]
 
     # -- training -----------------------------------------------------------------------------
+
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Same as :meth:`compute_loss` (so DDP/accelerate wrappers, which hook ``forward``, work)."""
+        return self.compute_loss(batch)
 
     def _check_batch(self, batch: Mapping[str, Any]) -> int:
         cfg = self.config

@@ -69,9 +69,7 @@ class VideoBackbone(nn.Module):
         self.transformer = transformer
         self.vae = vae
         self.vae.requires_grad_(False)
-        z_dim = int(vae.config.z_dim)
-        mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
-        std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, z_dim, 1, 1, 1)
+        mean, std = self._latent_stats()
         self.register_buffer("latents_mean", mean, persistent=False)
         self.register_buffer("latents_std", std, persistent=False)
         self.extract_layer = cfg.video.extract_layer
@@ -80,6 +78,17 @@ class VideoBackbone(nn.Module):
         self.cond_latent_mode = cfg.vae.cond_latent
         self.loss_cfg = cfg.video_loss
         self.image_size = (cfg.image_size[0], cfg.image_size[1])
+
+    def _latent_stats(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, int(self.vae.config.z_dim), 1, 1, 1)
+        mean = torch.tensor(self.vae.config.latents_mean, dtype=torch.float32, device=device).view(shape)
+        std = torch.tensor(self.vae.config.latents_std, dtype=torch.float32, device=device).view(shape)
+        return mean, std
+
+    def materialize_buffers(self) -> None:
+        """Recreate the (non-persistent) latent statistics on the VAE's device after a meta-device build."""
+        device = self.vae.encoder.conv_in.weight.device
+        self.latents_mean, self.latents_std = self._latent_stats(device)
 
     def train(self, mode: bool = True) -> VideoBackbone:
         """Train/eval mode for the transformer; the frozen VAE always stays in eval mode."""

@@ -47,6 +47,12 @@ def test_save_load_gives_identical_predictions(saved, tiny_policy, observation):
         loaded.predict_action_chunk(obs, seed=4), tiny_policy.predict_action_chunk(obs, seed=4)
     )
     assert loaded.text_encoder.encoder_id == tiny_policy.text_encoder.encoder_id
+    assert not any(p.requires_grad for p in loaded.backbone.vae.parameters())  # still frozen after loading
+    assert all(p.requires_grad for p in loaded.backbone.transformer.parameters())
+    assert (
+        all(p.device.type == "cpu" for p in loaded.parameters())
+        and loaded.backbone.latents_std.device.type == "cpu"
+    )
 
 
 def test_cached_prompt_needs_no_text_encoder(saved, observation, monkeypatch):
