@@ -33,14 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its report."""
+    from dit4dit_policy.errors import ConfigError
+
+    if args.steps < 1 or args.warmup < 1:
+        raise ConfigError(f"--steps and --warmup must be >= 1, got {args.steps} and {args.warmup}")
+
     import torch
 
     from dit4dit_policy.model.bench import format_report, run_policy_bench
 
-    if args.steps < 1 or args.warmup < 1:
-        raise SystemExit(
-            f"dit4dit bench policy: --steps and --warmup must be >= 1, got {args.steps}, {args.warmup}"
-        )
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     result = run_policy_bench(args.preset, steps=args.steps, warmup=args.warmup, seed=args.seed)

@@ -37,6 +37,14 @@ def test_cache_prompts_into_a_checkpoint(tiny_policy, tmp_path, observation, mon
     policy.predict_action_chunk(observation(batch=2, tasks=["open the drawer", "stack the cups"]), seed=0)
 
 
+def test_bench_rejects_bad_arguments(capsys):
+    assert cli_main.main(["bench", "policy", "--preset", "tiny", "--steps", "0"]) == 1
+    assert "--steps and --warmup must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["bench", "policy", "--preset", "huge"])
+    assert exc.value.code == 2
+
+
 def test_cache_prompts_errors(tmp_path, capsys):
     assert cli_main.main(["cache-prompts", "--tasks", str(tmp_path / "none.txt"), "--text-encoder", "x"]) == 1
     assert "does not exist" in capsys.readouterr().err
