@@ -46,6 +46,7 @@ def _inputs(backbone, batch=2, seed=0):
     return cond, future, prompt, latents, mask, timestep, torch.zeros(1, 1, 8 * h, 8 * w)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # diffusers scheduler init on NumPy 2
 def test_tau_f_is_the_one_step_unipc_sigma():
     assert feature_timestep() == pytest.approx(200 / 201, abs=1e-7)
     assert round(feature_timestep(), 6) == 0.995025
