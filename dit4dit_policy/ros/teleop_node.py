@@ -5,10 +5,12 @@ Each tick at ``rate_hz`` (60 Hz default) the newest headset pose becomes a 16-D 
 IK with joint limits and clearance, grippers). While an arm is engaged the node publishes the
 target as a short chunk on ``/dit4dit/action_chunk`` — ``chunk_points`` points, all equal to the
 target, at ``k·chunk_dt_s`` from a header stamp of *now* — so teleop commands go through the same
-controller node, chunk scheduler and safety filter as the policy's. When the deadman is released
-it publishes one hold chunk and then nothing; the controller keeps the last point (and its stale
-watchdog holds if the node dies). ``stop``/``estop`` on ``/dit4dit/command`` release both arms
-until the operator lets go of the deadman and presses it again.
+controller node, chunk scheduler and safety filter as the policy's. When the deadman is released it
+publishes the held target (immediately, then at ``idle_hold_hz`` while the headset stays connected,
+so the controller holds instead of timing out); when the headset stream goes stale it stops
+publishing and the controller's stale-chunk watchdog holds and ramps out. ``stop``/``estop`` on
+``/dit4dit/command`` release both arms and silence the node until the operator lets go of the
+deadman and presses it again.
 
 Topics: subscribes ``/g1/joint_states`` (seeds the IK), ``/dit4dit/command``; publishes
 ``/dit4dit/action_chunk`` (reliable) and ``/diagnostics`` (XR rate, loop latency, engaged arms,
@@ -18,7 +20,9 @@ IK residual). Torch-free.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +49,9 @@ class TeleopNodeConfig:
         chunk_dt_s: spacing of the chunk points [s] (the policy's 1/30 s).
         pose_log: JSON-lines file to append every received pose message to ('' = off).
         url_file: file the page URL (with the token) is written to at start, mode 0600 ('' = off).
+        idle_hold_hz: while the deadman is released but the headset is connected, the held target
+            is republished at this rate [Hz], so the controller keeps holding instead of timing
+            out into a ramp-out; 0 = publish one hold chunk, then nothing.
         diagnostics_period_s: diagnostics period [s].
     """
 
@@ -55,6 +62,7 @@ class TeleopNodeConfig:
     chunk_dt_s: float = schema.ACTION_DT_S
     pose_log: str = ""
     url_file: str = ""
+    idle_hold_hz: float = 5.0
     diagnostics_period_s: float = 1.0
 
     def __post_init__(self) -> None:
@@ -64,6 +72,8 @@ class TeleopNodeConfig:
             raise ValueError(f"chunk_points must be in [1, {schema.ACTION_HORIZON}], got {self.chunk_points}")
         if not 0.001 <= self.chunk_dt_s <= 0.2:
             raise ValueError(f"chunk_dt_s must be in [0.001, 0.2] s, got {self.chunk_dt_s}")
+        if not 0.0 <= self.idle_hold_hz <= 60.0:
+            raise ValueError(f"idle_hold_hz must be in [0, 60] Hz, got {self.idle_hold_hz}")
         if self.diagnostics_period_s <= 0:
             raise ValueError(f"diagnostics_period_s must be > 0, got {self.diagnostics_period_s}")
 
@@ -101,7 +111,9 @@ class TeleopNode(LifecycleNode):
         self._session = TeleopSession(self._server, Retargeter(cfg.retarget))
         self._q_measured: np.ndarray | None = None
         self._active = False
-        self._was_engaged = False
+        self._in_control = False
+        self._held_once = False
+        self._last_publish = 0.0
         self._chunks = 0
         self._last_result: RetargetResult | None = None
         self._pub_chunk = self.graph.create_publisher(
@@ -145,6 +157,7 @@ class TeleopNode(LifecycleNode):
         self._active = False
         self._session.retargeter.release_all(require_repress=True)
         self._publish_hold()
+        self._in_control = False
         return True
 
     def on_cleanup(self) -> bool:
@@ -174,38 +187,44 @@ class TeleopNode(LifecycleNode):
     def _on_command(self, command: str) -> None:
         if command.strip() in ("stop", "estop"):
             self._session.retargeter.release_all(require_repress=True)
-            self._was_engaged = False
+            self._in_control = False
             self.logger.info("'%s' received: arms released until the deadman is pressed again", command)
+
+    def _publish(self, target: np.ndarray) -> None:
+        self._pub_chunk.publish(
+            hold_chunk(target, self.graph.now_ns(), self.config.chunk_points, self.config.chunk_dt_s)
+        )
+        self._chunks += 1
+        self._last_publish = time.monotonic()
 
     def _publish_hold(self) -> None:
         result = self._last_result
-        if result is not None and self._was_engaged:
-            self._pub_chunk.publish(
-                hold_chunk(
-                    result.target, self.graph.now_ns(), self.config.chunk_points, self.config.chunk_dt_s
-                )
-            )
-            self._chunks += 1
-        self._was_engaged = False
+        if result is not None and self._in_control:
+            self._publish(result.target)
 
     def _tick(self) -> None:
         if self._q_measured is None and not self._session.retargeter.seeded:
             return
-        result = self._session.tick(1.0 / self.config.rate_hz, self._q_measured)
+        # while this node commands the arms it holds its own last target; otherwise it follows the
+        # measured state, so the next engagement starts where the robot is
+        measured = None if self._in_control else self._q_measured
+        result = self._session.tick(1.0 / self.config.rate_hz, measured)
         self._q_measured = None
         self._last_result = result
         if not self._active:
             return
         if result.any_engaged:
-            self._pub_chunk.publish(
-                hold_chunk(
-                    result.target, self.graph.now_ns(), self.config.chunk_points, self.config.chunk_dt_s
-                )
-            )
-            self._chunks += 1
-            self._was_engaged = True
-        elif self._was_engaged:
-            self._publish_hold()
+            self._publish(result.target)
+            self._in_control = True
+        elif self._in_control and result.frame is None:
+            # the headset went away: stop publishing, the controller's stale watchdog takes over
+            self._in_control = False
+            self.logger.warning("headset stream stale: releasing the arms to the controller's watchdog")
+        elif self._in_control:
+            hold_period = 1.0 / self.config.idle_hold_hz if self.config.idle_hold_hz > 0 else math.inf
+            if not self._held_once or time.monotonic() - self._last_publish >= hold_period:
+                self._publish(result.target)  # released deadman: hold the last target
+        self._held_once = not result.any_engaged
         self._session.applied(result)
 
     def _publish_diagnostics(self) -> None:
