@@ -11,3 +11,29 @@ does no work at import time):
 * ``model.checkpoint``: ``save_checkpoint``, ``load_policy``, ``load_authors_checkpoint``;
 * ``model.bench``: ``run_policy_bench`` (``dit4dit bench policy``).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public names → defining module, imported on first access (PEP 562), so that
+#: ``from dit4dit_policy.model import load_policy`` works without import-time work.
+_EXPORTS = {
+    "DiT4DiTPolicy": "policy",
+    "ModelConfig": "config",
+    "build_policy": "build",
+    "load_authors_checkpoint": "checkpoint",
+    "load_model_config": "config",
+    "load_policy": "checkpoint",
+    "preset_config": "config",
+    "save_checkpoint": "checkpoint",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

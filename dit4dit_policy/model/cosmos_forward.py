@@ -162,16 +162,30 @@ def extract_features(
     return hidden
 
 
-def full_forward(transformer, inputs: EmbeddedInputs, prompt_embeds: torch.Tensor) -> torch.Tensor:
+def full_forward(
+    transformer, inputs: EmbeddedInputs, prompt_embeds: torch.Tensor, checkpoint: bool = False
+) -> torch.Tensor:
     """All blocks + output layer + unpatchify (diffusers forward steps 5-8).
+
+    Args:
+        transformer: the video DiT.
+        inputs: :func:`embed_inputs`.
+        prompt_embeds: (B, L, layers·width) prompt embeddings.
+        checkpoint: recompute each block's activations in the backward pass (activation
+            checkpointing; same values, less memory) when autograd is on.
 
     Returns:
         (B, 16, T, h, w) predicted velocity.
     """
+    from torch.utils.checkpoint import checkpoint as recompute
+
     context_kv = prompt_context_kv(transformer, prompt_embeds, len(transformer.transformer_blocks))
     hidden = inputs.hidden
     for block, kv in zip(transformer.transformer_blocks, context_kv, strict=True):
-        hidden = run_block(block, hidden, inputs, kv)
+        if checkpoint and torch.is_grad_enabled():
+            hidden = recompute(run_block, block, hidden, inputs, kv, use_reentrant=False)
+        else:
+            hidden = run_block(block, hidden, inputs, kv)
     hidden = transformer.norm_out(hidden, inputs.embedded_timestep, inputs.temb)
     hidden = transformer.proj_out(hidden)
     p_t, p_h, p_w = transformer.config.patch_size

@@ -125,6 +125,10 @@ class DiT4DiTPolicy(nn.Module):
         self._context_cache.clear()
         return self
 
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Activation checkpointing of the video DiT blocks in the video loss (training memory)."""
+        self.backbone.gradient_checkpointing = bool(enabled)
+
     def parameter_groups(self, lr_backbone: float, lr_action_head: float) -> list[dict[str, Any]]:
         """Optimizer groups (model_spec §5): the video DiT and the action head; frozen parts excluded."""
         return [

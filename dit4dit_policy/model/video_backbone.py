@@ -78,6 +78,7 @@ class VideoBackbone(nn.Module):
         self.cond_latent_mode = cfg.vae.cond_latent
         self.loss_cfg = cfg.video_loss
         self.image_size = (cfg.image_size[0], cfg.image_size[1])
+        self.gradient_checkpointing = False
 
     def _latent_stats(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (1, int(self.vae.config.z_dim), 1, 1, 1)
@@ -213,7 +214,9 @@ class VideoBackbone(nn.Module):
         z = torch.randn_like(x0_future)
         x_tau = fm.interpolate(x0_future, z, tau.view(-1, 1, 1, 1, 1))
         inputs = self._inputs(cond, x_tau, tau)
-        v_pred = cf.full_forward(self.transformer, inputs, prompt_embeds.to(self.dtype))
+        v_pred = cf.full_forward(
+            self.transformer, inputs, prompt_embeds.to(self.dtype), checkpoint=self.gradient_checkpointing
+        )
         return torch.nn.functional.mse_loss(v_pred[:, :, 1:].float(), fm.velocity_target(x0_future, z))
 
 

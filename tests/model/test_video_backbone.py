@@ -149,7 +149,7 @@ def test_video_loss_target_and_frames(tiny_policy, monkeypatch):
         seen.update(cond=cond_in, future=future_in, tau=tau_in)
         return make_inputs(cond_in, future_in, tau_in)
 
-    def perfect_model(transformer, inputs, prompt_embeds):
+    def perfect_model(transformer, inputs, prompt_embeds, checkpoint=False):
         # A model that predicts v* = z − x0 = (x_τ − x0)/τ on the future frames and garbage on the
         # condition frame: the loss must vanish, so only future frames with this target count.
         tau = seen["tau"].view(-1, 1, 1, 1, 1)
@@ -162,5 +162,23 @@ def test_video_loss_target_and_frames(tiny_policy, monkeypatch):
     assert loss.item() < 1e-8
     assert torch.equal(seen["cond"], cond)  # condition frame pinned (timestep 1e-4 in _inputs)
     assert seen["tau"].shape == (2,) and seen["future"].shape == x0[:, :, 1:].shape
-    monkeypatch.setattr(vb.cf, "full_forward", lambda t, i, p: torch.zeros_like(x0))
+    monkeypatch.setattr(vb.cf, "full_forward", lambda t, i, p, checkpoint=False: torch.zeros_like(x0))
     assert backbone.video_loss(x0, cond, prompt).item() > 0.1
+
+
+def test_activation_checkpointing_gives_the_same_loss_and_gradients(tiny_config):
+    from dit4dit_policy.model.build import build_policy
+
+    policy = build_policy(tiny_config(), None).train()
+    backbone = policy.backbone
+    cond, _future, prompt, x0, *_ = _inputs(backbone)
+    results = []
+    for enabled in (False, True):
+        policy.set_gradient_checkpointing(enabled)
+        backbone.transformer.zero_grad()
+        torch.manual_seed(0)
+        loss = backbone.video_loss(x0, cond, prompt)
+        loss.backward()
+        results.append((loss.detach(), backbone.transformer.proj_out.weight.grad.clone()))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
+    torch.testing.assert_close(results[0][1], results[1][1])
