@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,7 +48,10 @@ def _make_accelerator(cfg: TrainConfig) -> Any:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
-    cpu = cfg.train.cpu or not torch.cuda.is_available()
+    # Without CUDA, accelerate needs cpu=True for a real multi-process (gloo) run; a DeepSpeed launch
+    # brings its own (CPU) accelerator, which cpu=True would bypass.
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    cpu = cfg.train.cpu or (not torch.cuda.is_available() and not deepspeed)
     precision = cfg.train.mixed_precision
     if precision == "auto":
         precision = "no" if cpu else "bf16"
@@ -64,11 +68,7 @@ def _make_accelerator(cfg: TrainConfig) -> Any:
         # Our loaders are not passed through accelerate.prepare, so fill DeepSpeed's "auto" sizes here.
         ds = plugin.deepspeed_config
         if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
-            ds["train_micro_batch_size_per_gpu"] = cfg.train.batch_size
-        if ds.get("train_batch_size", "auto") == "auto":
-            ds["train_batch_size"] = (
-                cfg.train.batch_size * cfg.train.grad_accum_steps * accelerator.num_processes
-            )
+            ds["train_micro_batch_size_per_gpu"] = cfg.train.batch_size  # accelerate derives train_batch_size
     return accelerator
 
 
