@@ -74,18 +74,36 @@ def _recorder_config(args: argparse.Namespace):
     return cfg.load(RecorderNodeConfig, None, [*overrides, *args.overrides])
 
 
+def _teleop_params(args: argparse.Namespace, url_file) -> list[str]:
+    params = [f"server.host={args.teleop_host}", f"server.port={args.teleop_port}", f"url_file={url_file}"]
+    if args.cert_dir:
+        from dit4dit_policy.teleop.cert import default_paths
+
+        paths = default_paths(args.cert_dir)
+        params += [f"server.cert_file={paths.cert}", f"server.key_file={paths.key}"]
+    return params
+
+
+def _wait_for_url(url_file, check, log: str) -> str:
+    import time
+
+    deadline = time.monotonic() + 120
+    while not url_file.is_file():
+        check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the teleop node did not start; see {log}")
+        time.sleep(0.1)
+    return url_file.read_text().strip()
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start the optional teleop child, run the recorder in the foreground until q / Ctrl-C."""
+    """Start the optional teleop child (or the simulated graph), run the recorder until q / Ctrl-C."""
+    import contextlib
     import sys
     import tempfile
-    import threading
-    import time
     from pathlib import Path
 
-    from dit4dit_policy.ros.dds_backend.graph import DdsGraph
-    from dit4dit_policy.ros.graph import LifecycleState
     from dit4dit_policy.ros.processes import ProcessGroup
-    from dit4dit_policy.ros.recorder_node import RecorderNode
 
     config = _recorder_config(args)
     domain = (
@@ -94,63 +112,74 @@ def run(args: argparse.Namespace) -> int:
         else (1 if args.sim else int(os.environ.get("ROS_DOMAIN_ID", "0")))
     )
     interface = args.interface or ("lo" if args.sim else None)
-    teleop = args.teleop or args.sim or bool(args.pose_log)
     workdir = Path(tempfile.mkdtemp(prefix="dit4dit-record-"))
-    group = ProcessGroup(workdir)
-    try:
-        if teleop:
-            url_file = workdir / "teleop_url.txt"
-            argv = [
-                sys.executable, "-m", "dit4dit_policy.ros.teleop_node", "--backend", "dds",
-                "--domain-id", str(domain), "--param", f"server.host={args.teleop_host}",
-                "--param", f"server.port={args.teleop_port}", "--param", f"url_file={url_file}",
-            ]  # fmt: skip
-            if interface:
-                argv += ["--interface", interface]
-            if args.cert_dir:
-                from dit4dit_policy.teleop.cert import default_paths
+    url_file = workdir / "teleop_url.txt"
+    with contextlib.ExitStack() as stack:
+        if args.sim:
+            from dit4dit_policy.record.sim_graph import SimGraph, SimGraphConfig
 
-                paths = default_paths(args.cert_dir)
-                argv += [
-                    "--param",
-                    f"server.cert_file={paths.cert}",
-                    "--param",
-                    f"server.key_file={paths.key}",
-                ]
-            group.start("teleop_node", argv)
-            deadline = time.monotonic() + 60
-            while not url_file.is_file():
-                group.check()
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the teleop node did not start; see {workdir / 'teleop_node.log'}")
-                time.sleep(0.1)
-            url = url_file.read_text().strip()
+            print(f"starting the simulated graph on domain {domain} (logs in {workdir}) …")
+            sim = stack.enter_context(
+                SimGraph(
+                    SimGraphConfig(
+                        domain_id=domain,
+                        task=args.sim_task,
+                        seed=args.seed,
+                        log_dir=workdir,
+                        teleop_params=_teleop_params(args, url_file),
+                    )
+                )
+            )
+            url = _wait_for_url(url_file, sim.group.check, str(workdir / "teleop.log"))
+        elif args.teleop or args.pose_log:
+            group = stack.enter_context(ProcessGroup(workdir))
+            argv = [sys.executable, "-m", "dit4dit_policy.ros.teleop_node", "--backend", "dds"]
+            argv += ["--domain-id", str(domain), *(["--interface", interface] if interface else [])]
+            for param in _teleop_params(args, url_file):
+                argv += ["--param", param]
+            group.start("teleop", argv)
+            url = _wait_for_url(url_file, group.check, str(workdir / "teleop.log"))
+        else:
+            url = ""
+        if url:
             print(f"teleop page (open on the headset): {url}")
             if args.pose_log:
                 _stream_in_background(args.pose_log, url, args.cert_dir)
-        graph = DdsGraph(RecorderNode.NAME, domain, interface)
-        node = RecorderNode(graph, config)
-        if args.duration:
-            threading.Timer(args.duration, graph.request_shutdown, args=("duration",)).start()
-        try:
-            if node.trigger("configure") and node.trigger("activate"):
-                print(f"recording into {config.dataset} on domain {domain}; press h for the keys")
-                graph.spin()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if node.state is LifecycleState.ACTIVE:
-                node.trigger("deactivate")
-            if node.state is LifecycleState.INACTIVE:
-                node.trigger("cleanup")
-            graph.close()
-        for summary in node._recorder.summaries():
-            where = f"episode {summary.episode_index}" if summary.episode_index is not None else "episode"
-            counters = summary.counters
-            print(f"{summary.outcome}: {where} {summary.frames} frames, task {summary.task!r}, {counters}")
-    finally:
-        group.stop()
+        _record(config, domain, interface, args.duration)
     return 0
+
+
+def _record(config, domain: int, interface: str | None, duration: float) -> None:
+    import threading
+
+    from dit4dit_policy.ros.dds_backend.graph import DdsGraph
+    from dit4dit_policy.ros.graph import LifecycleState
+    from dit4dit_policy.ros.recorder_node import RecorderNode
+
+    graph = DdsGraph(RecorderNode.NAME, domain, interface)
+    node = RecorderNode(graph, config)
+    timer = threading.Timer(duration, graph.request_shutdown, args=("duration",)) if duration else None
+    if timer is not None:
+        timer.start()
+    try:
+        if node.trigger("configure") and node.trigger("activate"):
+            print(f"recording into {config.dataset} on domain {domain}; press h for the keys")
+            graph.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if node.state is LifecycleState.ACTIVE:
+            node.trigger("deactivate")
+        if node.state is LifecycleState.INACTIVE:
+            node.trigger("cleanup")
+        graph.close()
+    for summary in node._recorder.summaries():
+        where = f"episode {summary.episode_index}" if summary.episode_index is not None else "episode"
+        print(
+            f"{summary.outcome}: {where} {summary.frames} frames, task {summary.task!r}, {summary.counters}"
+        )
 
 
 def _stream_in_background(pose_log: str, url: str, cert_dir: str | None) -> None:
