@@ -3,7 +3,8 @@
 For each measured step both paths receive the same frame, state, instruction and noise
 (:func:`~dit4dit_policy.model.reference.reference_noise` extends ours to the authors' shapes);
 the report gives per-stage median wall-clock milliseconds, the speed ratio of the medians of the
-totals (also in process CPU time, which other processes on a shared machine disturb less), the
+totals (also best-of-N and in process CPU time: other processes on a shared machine disturb
+those less), the
 largest absolute difference between the two normalised chunks, and the FLOPs per step of both
 paths at the chosen preset and at the full ``cosmos25_2b`` config with each stage's share.
 
@@ -111,6 +112,7 @@ def run_policy_bench(
         "ours_ms": {s: statistics.median(v) for s, v in our_ms.items()} | {"total": our_median},
         "ours_first_call_ms": first_call_ms,
         "speedup": ref_median / our_median,
+        "speedup_best": min(ref_total) / min(our_total),
         "reference_cpu_ms": statistics.median(ref_cpu),
         "ours_cpu_ms": statistics.median(our_cpu),
         "speedup_cpu_time": statistics.median(ref_cpu) / statistics.median(our_cpu),
@@ -135,8 +137,8 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"{stage:<12}{ref:>14.1f}{ours:>12.1f}{ratio:>9}")
     lines += [
         "",
-        f"speed-up (median total): {result['speedup']:.2f}x wall-clock, "
-        f"{result['speedup_cpu_time']:.2f}x process CPU time "
+        f"speed-up: {result['speedup']:.2f}x wall-clock (median total), {result['speedup_best']:.2f}x "
+        f"(best of {result['steps']}), {result['speedup_cpu_time']:.2f}x process CPU time "
         f"({result['reference_cpu_ms']:.0f} vs {result['ours_cpu_ms']:.0f} ms)",
         f"ours, first call with an uncached prompt: {result['ours_first_call_ms']:.1f} ms",
         f"max |chunk_ref - chunk_ours|: {result['max_abs_diff']:.3g}  "
