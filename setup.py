@@ -71,6 +71,9 @@ setup(
             "dit4dit = dit4dit_policy.cli.main:main",
             # ROS 2 node executables (`ros2 run dit4dit_policy <name>`; also runnable without ROS).
             "camera_node = dit4dit_policy.ros.camera_node:main",
+            "policy_node = dit4dit_policy.ros.policy_node:main",
+            "controller_node = dit4dit_policy.ros.controller_node:main",
+            "sim_bridge_node = dit4dit_policy.ros.sim_bridge_node:main",
         ],
     },
 )

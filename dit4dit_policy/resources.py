@@ -33,3 +33,12 @@ def share_dir() -> Path:
 def share_path(*parts: str) -> Path:
     """Path of an installed data file, e.g. ``share_path("calibration", "ego_camera.yaml")``."""
     return share_dir().joinpath(*parts)
+
+
+#: Where the bundled demo policy lives inside the package (issue: trained policy out of the box).
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "demo_policy"
+
+
+def bundled_checkpoint() -> Path | None:
+    """The packaged demo checkpoint directory, or None when this install has none."""
+    return BUNDLED_CHECKPOINT if (BUNDLED_CHECKPOINT / "contract.json").is_file() else None

@@ -59,7 +59,7 @@ class PolicyNodeConfig:
     #: inference rate for trigger=rate [Hz]
     rate_hz: float = 5.0
     #: start the next inference when the last chunk has less than latency + this margin left [s]
-    horizon_margin_s: float = 0.1
+    horizon_margin_s: float = 0.25
     #: frames older than this are never used [s]
     max_frame_age_s: float = 0.2
     #: joint states older than this are never used [s]
@@ -103,7 +103,11 @@ class ExpertRelayPredictor:
             self._latest = traj
 
     def predict(self, observation: schema.Observation) -> schema.ActionChunk:
-        """The expert's latest chunk, re-timed to start at the observation.
+        """The expert's latest chunk on the expert's own clock.
+
+        The expert's targets are indexed by its own episode clock (it plans open loop from the
+        reset state), so the chunk keeps the bridge's stamp instead of the observation's: re-stamping
+        it to an older frame would replay the plan early by the frame's age.
 
         Raises:
             LookupError: no expert chunk yet, or it is stale.
@@ -114,7 +118,9 @@ class ExpertRelayPredictor:
         if traj is None or (time.time_ns() - traj.stamp_ns) > self.max_age_s * 1e9:
             raise LookupError("no recent expert chunk from the simulator bridge")
         positions = reorder(traj, schema.JOINT_NAMES)
-        chunk = schema.ActionChunk.from_positions(positions, observation.stamp_ns)
+        chunk = schema.ActionChunk(
+            positions=positions, times_ns=traj.stamp_ns + traj.time_from_start_ns, stamp_ns=traj.stamp_ns
+        )
         self.last_timings_ms = {"total": (time.perf_counter() - start) * 1e3}
         return chunk
 
@@ -186,7 +192,9 @@ class PolicyNode(LifecycleNode):
         self._active = False
         self._last_chunk_end_ns = 0
         self._latency_s = 0.0
-        self._counters = {"chunks": 0, "skipped_stale_frame": 0, "skipped_stale_state": 0, "errors": 0}
+        self._counters = dict.fromkeys(
+            ("chunks", "skipped_stale_frame", "skipped_stale_state", "no_chunk", "errors"), 0
+        )
         self._last_timings: dict[str, float] = {}
         self._expert: ExpertRelayPredictor | None = None
         if self._predictor_factory is not None:
@@ -304,6 +312,7 @@ class PolicyNode(LifecycleNode):
                 self._counters["chunks"] += 1
                 self._last_chunk_end_ns = int(chunk.times_ns[-1])
         except LookupError as exc:
+            self._counters["no_chunk"] += 1
             self.logger.debug("no chunk: %s", exc)
         except Exception:
             self._counters["errors"] += 1

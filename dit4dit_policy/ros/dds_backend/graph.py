@@ -27,6 +27,7 @@ from cyclonedds.core import (
     ViewState,
     WaitSet,
 )
+from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
@@ -223,7 +224,7 @@ class DdsGraph(Graph):
             if not sub.alive:
                 continue
             for sample in sub.reader.take(N=64):
-                if sample is None or not sub.alive:
+                if sample is None or isinstance(sample, InvalidSample) or not sub.alive:
                     continue
                 self._run(sub.callback, sub.decode, sample, sub.topic)
         now = time.monotonic()
