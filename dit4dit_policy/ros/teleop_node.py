@@ -45,7 +45,9 @@ class TeleopNodeConfig:
         retarget: operator-to-robot mapping, deadman, grippers, IK.
         rate_hz: retargeting and publishing rate [Hz] (≥ the 30 Hz dataset rate; headsets send
             72-120 Hz).
-        chunk_points: points per published chunk (the held target repeated).
+        chunk_points: points per published chunk (the held target repeated); 8 points at 1/30 s
+            span 233 ms, so a tick delayed by a loaded CPU does not let the controller's
+            trajectory run out (which would flip it into HOLD) before the next chunk.
         chunk_dt_s: spacing of the chunk points [s] (the policy's 1/30 s).
         pose_log: JSON-lines file to append every received pose message to ('' = off).
         url_file: file the page URL (with the token) is written to at start, mode 0600 ('' = off).
@@ -58,7 +60,7 @@ class TeleopNodeConfig:
     server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     retarget: RetargetConfig = dataclasses.field(default_factory=RetargetConfig)
     rate_hz: float = 60.0
-    chunk_points: int = 3
+    chunk_points: int = 8
     chunk_dt_s: float = schema.ACTION_DT_S
     pose_log: str = ""
     url_file: str = ""
