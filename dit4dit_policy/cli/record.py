@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pose-log", default=None, help="stream this pose log to the teleop node (implies --teleop)"
     )
+    parser.add_argument("--sim-task", default="close_drawer", help="simulator task with --sim")
+    parser.add_argument("--seed", type=int, default=0, help="simulator scene seed with --sim")
 
 
 def _recorder_config(args: argparse.Namespace):
