@@ -57,6 +57,20 @@ def load_node_config(
 
 def node_main(node_cls: type[LifecycleNode], argv: Sequence[str] | None = None) -> int:
     """Run ``node_cls`` on the chosen backend; returns the exit code (2 on a parameter error)."""
+    code = _run(node_cls, argv)
+    if argv is None:
+        # Running as an executable: every node has finished its lifecycle (safety actions, files
+        # closed). Leave without C++ static destructors: after torch ran inference on a worker
+        # thread next to CycloneDDS's threads, libtorch's teardown can abort ("terminate called
+        # without an active exception"), turning a clean stop into exit code -6.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(node_cls: type[LifecycleNode], argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ros_args = "--ros-args" in argv
     own = argv[: argv.index("--ros-args")] if ros_args else argv

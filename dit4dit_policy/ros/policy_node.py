@@ -189,6 +189,7 @@ class PolicyNode(LifecycleNode):
         self._state: itf.JointStateData | None = None
         self._task = cfg.task
         self._busy = threading.Event()
+        self._worker: threading.Thread | None = None
         self._active = False
         self._last_chunk_end_ns = 0
         self._latency_s = 0.0
@@ -234,6 +235,9 @@ class PolicyNode(LifecycleNode):
     def on_deactivate(self) -> bool:
         """Lifecycle ``deactivate``: stop producing chunks (the controller holds when chunks go stale)."""
         self._active = False
+        # Let an in-flight inference finish: a thread still inside torch at interpreter exit aborts.
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
         return True
 
     # Inputs -------------------------------------------------------------------------------------
@@ -282,7 +286,7 @@ class PolicyNode(LifecycleNode):
             return
         try:
             observation = schema.Observation(
-                image=np.ascontiguousarray(frame.rgb),
+                image=np.array(frame.rgb),  # writable copy: DDS buffers are read-only
                 image_stamp_ns=frame.stamp_ns,
                 state=reorder(state, schema.JOINT_NAMES).astype(np.float32),
                 state_stamp_ns=state.stamp_ns,
