@@ -35,7 +35,7 @@ EXTRAS = {
     "deepspeed": ["deepspeed>=0.15"],
     # Robot side: torch-free. Unitree's side speaks CycloneDDS 0.10.x; 11.x cannot talk to it.
     "robot": ["cyclonedds>=0.10.2,<0.11", "opencv-python-headless>=4.8", "dynamixel-sdk>=3.7"],
-    "sim": ["mujoco>=3.2", "mink>=0.0.5"],
+    "sim": ["mujoco>=3.3", "mink>=1.0", "gymnasium>=1.0", "tqdm>=4.66"],
     "data": ["pyarrow>=14", "av>=12"],
     "export": ["onnx>=1.16", "onnxruntime>=1.18"],
     "teleop": ["websockets>=12", "cryptography>=42"],
@@ -57,7 +57,7 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     include_package_data=True,
-    package_data={PACKAGE: ["assets/**/*", "py.typed"]},
+    package_data={PACKAGE: ["assets/**/*", "py.typed", "teleop/web/*.html"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -74,6 +74,8 @@ setup(
             "policy_node = dit4dit_policy.ros.policy_node:main",
             "controller_node = dit4dit_policy.ros.controller_node:main",
             "sim_bridge_node = dit4dit_policy.ros.sim_bridge_node:main",
+            "teleop_node = dit4dit_policy.ros.teleop_node:main",
+            "recorder_node = dit4dit_policy.ros.recorder_node:main",
         ],
     },
 )

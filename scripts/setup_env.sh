@@ -113,6 +113,12 @@ fi
 log "installing dit4dit_policy[all,dev] (editable)"
 quiet_pip install -e ".[all,dev]"
 
+# Unitree's Python SDK (types only) for the wire-equivalence tests; --no-deps because its metadata
+# asks for the non-headless opencv-python (its imports need only cyclonedds and numpy).
+if ! "$VENV/bin/python" -c "import importlib.metadata as m; m.version('unitree-sdk2py-dimos')" 2>/dev/null; then
+  quiet_pip install --no-deps "unitree-sdk2py-dimos==1.0.3" || log "warning: unitree_sdk2py unavailable; SDK equivalence tests will skip"
+fi
+
 # --- a separate venv with the unofficial ROS 2 wheels (rclpy + Fast DDS) for the rclpy-backend tests.
 # Kept apart because its bootstrap .pth re-executes every Python process of its venv
 # (reference/environment.md, "ROS 2"). Skip with DIT4DIT_SKIP_RCLPY=1.

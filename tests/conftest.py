@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
-import itertools
+import fcntl
 import os
+import random
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -20,18 +23,34 @@ os.environ["CYCLONEDDS_URI"] = loopback_config_xml()
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
-_domain_counter = itertools.count()
-
-
-def _next_domain_id() -> int:
-    # 20..219, spread by pid so that two pytest processes on one machine rarely collide.
-    return 20 + (os.getpid() * 37 + next(_domain_counter) * 11) % 200
+_LOCK_DIR = Path(tempfile.gettempdir()) / "dit4dit-dds-domains"
 
 
 @pytest.fixture
-def dds_domain() -> int:
-    """A DDS domain id private to this test (loopback-only config is already in the environment)."""
-    return _next_domain_id()
+def dds_domain():
+    """A DDS domain id private to this test, reserved machine-wide for the test's duration.
+
+    Each id in 20..219 has a lock file; the fixture holds an exclusive ``flock`` on one, so
+    concurrent pytest runs on the same machine never share a domain (the loopback-only config is
+    already in the environment).
+    """
+    _LOCK_DIR.mkdir(exist_ok=True)
+    candidates = list(range(20, 220))
+    random.Random(os.getpid() ^ os.urandom(4)[0]).shuffle(candidates)
+    for domain in candidates:
+        handle = (_LOCK_DIR / f"{domain}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        try:
+            yield domain
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        return
+    raise RuntimeError("no free DDS domain id in 20..219")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

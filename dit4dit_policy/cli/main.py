@@ -34,6 +34,7 @@ GROUP_HELP = {
     "robot": "inspect the G1 and its 16-D joint contract without commanding motion",
     "dataset": "inspect, validate and compute statistics of LeRobot datasets",
     "eval": "evaluation: simulated, real-robot (operator-driven) and offline open-loop",
+    "teleop": "VR teleoperation: certificates, the headset server, and driving the simulator",
 }
 
 _PRIVATE = {"main"}
