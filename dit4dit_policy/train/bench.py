@@ -11,11 +11,14 @@ Measured in one run on the same machine:
   for data.
 
 Loading is not the bottleneck when loader samples/s ÷ train samples/s > 1 (printed as a ratio).
+Each phase is timed per batch/episode and summarised by the median, which keeps the comparison
+meaningful on a machine shared with other jobs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -115,23 +118,24 @@ def run_benchmark(
             ),
         )
         trainer = Trainer(cfg)
-        # Reference: decoding the AV1 videos with PyAV.
-        start, frames = time.perf_counter(), 0
+        # Reference: decoding the AV1 videos with PyAV (median over episodes).
+        key = trainer.spec.embodiment.video_keys[0]
+        rates = []
         for ep in trainer.store.episodes:
-            path, a, b = trainer.store.datasets[0].video_segment(
-                ep.episode, trainer.spec.embodiment.video_keys[0]
-            )
-            frames += len(decode_frames(path, a, b)[0])
-        decode_fps = frames / (time.perf_counter() - start)
-        # Loader alone.
+            path, t0, t1 = trainer.store.datasets[0].video_segment(ep.episode, key)
+            start = time.perf_counter()
+            rates.append(len(decode_frames(path, t0, t1)[0]) / (time.perf_counter() - start))
+        decode_fps = statistics.median(rates)
+        # Loader alone (median over batches).
         loader = trainer.train_loader
         trainer.sampler.set_position(0, 0)
         iterator = iter(loader)
         next(iterator)
-        start, count = time.perf_counter(), 0
+        rates = []
         for _ in range(min(loader_batches, trainer.sampler.batches_per_epoch - 1)):
-            count += len(next(iterator)["task"])
-        loader_rate = count / (time.perf_counter() - start)
+            start = time.perf_counter()
+            rates.append(len(next(iterator)["task"]) / (time.perf_counter() - start))
+        loader_rate = statistics.median(rates)
         del iterator
         # Compute only: one fixed batch on the device.
         batch = trainer._to_device(loader.collate_fn([trainer.train_set[i] for i in range(batch_size)]))
@@ -145,19 +149,21 @@ def run_benchmark(
             optimizer.zero_grad(set_to_none=True)
 
         step()
-        _sync(trainer.accelerator.device)
-        start = time.perf_counter()
+        rates = []
         for _ in range(steps):
+            _sync(trainer.accelerator.device)
+            start = time.perf_counter()
             step()
-        _sync(trainer.accelerator.device)
-        train_rate = steps * batch_size / (time.perf_counter() - start)
+            _sync(trainer.accelerator.device)
+            rates.append(batch_size / (time.perf_counter() - start))
+        train_rate = statistics.median(rates)
         # End-to-end through the trainer's own loop (metrics.jsonl has rate and data wait).
         trainer.fit()
         from dit4dit_policy.train.metrics import read_metrics
 
         records = read_metrics(Path(cfg.output_dir) / "metrics.jsonl")[1:]  # drop the warm-up step
-        e2e_rate = sum(r["samples_per_s"] for r in records) / len(records)
-        wait = sum(r["data_wait_frac"] for r in records) / len(records)
+        e2e_rate = statistics.median(r["samples_per_s"] for r in records)
+        wait = statistics.median(r["data_wait_frac"] for r in records)
         return BenchResult(
             str(trainer.accelerator.device),
             batch_size,
