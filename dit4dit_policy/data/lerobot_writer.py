@@ -281,8 +281,9 @@ class LeRobotDatasetWriter:
             The new episode's index.
 
         Raises:
-            DatasetError: no frames, an empty task, or a failed video encode (the episode is then
-                discarded; earlier episodes are untouched).
+            DatasetError: no frames, an empty task, or a failed video encode.
+            OSError: a failed write (disk full, …).
+            In both failure cases the episode is discarded and earlier episodes are untouched.
         """
         if self._closed:
             raise DatasetError(f"dataset writer for {self.root} is closed")
@@ -300,9 +301,26 @@ class LeRobotDatasetWriter:
                     raise DatasetError(
                         f"episode {episode}: video '{key}' has {written} frames, expected {length}"
                     )
+            columns, samples = self._write_episode(episode, length, task)
         except BaseException:
+            # Nothing was committed: files already renamed into this slot are overwritten by the
+            # next episode (or removed by open()); the frames of this episode are dropped.
             self.discard_episode()
             raise
+        self._next_slot += 1
+        self._info["total_episodes"] = episode + 1
+        self._info["total_frames"] = self.num_frames + length
+        self._stats.add_episode(columns, samples)
+        self._write_summary()
+        shutil.rmtree(self.root / fmt.STAGING_DIR, ignore_errors=True)
+        self._reset_episode()
+        logger.debug("saved episode %d (%d frames) in %.3f s", episode, length, time.perf_counter() - started)
+        return episode
+
+    def _write_episode(
+        self, episode: int, length: int, task: str
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Write the finished episode's files and commit its metadata row (see the module docstring)."""
         chunks_size = int(self._info["chunks_size"])
         chunk, file = fmt.chunk_and_file(self._next_slot, chunks_size)
         location = {"chunk_index": chunk, "file_index": file}
@@ -342,15 +360,7 @@ class LeRobotDatasetWriter:
         fmt.write_parquet_atomic(
             self.root / fmt.EPISODES_PATH.format(**location), tables.episodes_table([row])
         )
-        self._next_slot += 1
-        self._info["total_episodes"] = episode + 1
-        self._info["total_frames"] = self.num_frames + length
-        self._stats.add_episode(columns, samples)
-        self._write_summary()
-        shutil.rmtree(self.root / fmt.STAGING_DIR, ignore_errors=True)
-        self._reset_episode()
-        logger.debug("saved episode %d (%d frames) in %.3f s", episode, length, time.perf_counter() - started)
-        return episode
+        return columns, samples
 
     def _episode_columns(self, episode: int, length: int, task_index: int) -> dict[str, np.ndarray]:
         columns: dict[str, np.ndarray] = {}

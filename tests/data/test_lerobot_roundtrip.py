@@ -345,3 +345,32 @@ def test_create_refuses_existing_dataset_and_bad_features(tmp_path):
         g1_features(extra={"action": {"dtype": "float32", "shape": (16,)}})
     with pytest.raises(ValueError, match="1-D shape"):
         g1_features(extra={"x": {"dtype": "float32", "shape": (2, 2)}})
+
+
+def test_failed_save_discards_the_episode_only(tmp_path, monkeypatch):
+    from dit4dit_policy.data import lerobot_tables
+
+    rng = np.random.default_rng(6)
+    root = tmp_path / "ds"
+    with LeRobotDatasetWriter.create(root, features=g1_features(image_shape=(H, W, 3))) as w:
+        for i in range(4):
+            w.add_frame(_frame(rng, i, extra=False))
+        w.save_episode("kept")
+        for i in range(5):
+            w.add_frame(_frame(rng, i, extra=False))
+        real = lerobot_tables.frames_table
+
+        def disk_full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(lerobot_tables, "frames_table", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            w.save_episode("lost")
+        monkeypatch.setattr(lerobot_tables, "frames_table", real)
+        assert w.episode_num_frames == 0 and w.num_episodes == 1
+        for i in range(3):
+            w.add_frame(_frame(rng, i, extra=False))
+        assert w.save_episode("next") == 1  # the slot of the failed episode is reused
+    ds = LeRobotDataset(root)
+    assert ds.episode_lengths.tolist() == [4, 3] and ds.frames(1).shape[0] == 3
+    assert ds.episode_task(1) == "next"
