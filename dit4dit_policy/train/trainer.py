@@ -10,6 +10,7 @@ perturbs the training RNG stream.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -256,108 +257,110 @@ class Trainer:
         count = max(float(sums[-1]), 1.0)
         return {key: float(sums[i]) / count for i, key in enumerate(_LOSS_KEYS)}
 
+    def _micro_step(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, Any]:
+        """Forward/backward of one micro-batch; the optimiser steps on the last one of a group.
+
+        Returns:
+            (3,) detached losses (loss, action_loss, video_loss) and the gradient norm before
+            clipping (None on non-final micro-batches).
+        """
+        acc = self.accelerator
+        grad_norm = None
+        with acc.accumulate(self.model):
+            out = self.model(self._to_device(batch))
+            acc.backward(out["loss"])
+            if acc.sync_gradients:
+                grad_norm = acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return torch.stack([out[k].detach().float() for k in _LOSS_KEYS]), grad_norm
+
+    def _train_record(self, window: _Window, grad_norm: Any, epoch: int) -> dict[str, float]:
+        """Metrics of the steps since the last record, averaged over ranks (a collective)."""
+        acc, loop = self.accelerator, self.cfg.train
+        losses = torch.stack(window.losses)
+        both = acc.reduce(torch.cat([losses.mean(0), losses[-1]]), reduction="mean")
+        record = {key: float(both[i]) for i, key in enumerate(_LOSS_KEYS)}
+        record["loss_last"] = float(both[len(_LOSS_KEYS)])
+        for name, group in zip(self.group_names, self.optimizer.param_groups, strict=True):
+            record[f"lr_{name}"] = group["lr"]
+        if grad_norm is not None:
+            record["grad_norm"] = float(grad_norm)
+        samples = loop.batch_size * loop.grad_accum_steps * acc.num_processes * len(window.losses)
+        record["samples_per_s"] = samples / max(window.step_s, 1e-9)
+        record["data_wait_frac"] = window.data_s / max(window.step_s, 1e-9)
+        record["epoch"] = epoch
+        return record
+
     def fit(self) -> dict[str, Any]:
-        """Train to ``train.max_steps`` (resuming if a checkpoint exists); returns a summary."""
+        """Train to ``train.max_steps`` (or ``stop_at_step``), resuming from the newest checkpoint.
+
+        Returns:
+            ``step``, ``loss`` (last, averaged over ranks), ``output_dir``, ``policy`` (exported
+            checkpoint), ``is_main``, ``world_size``.
+        """
         from tqdm import tqdm
 
-        cfg, acc = self.cfg, self.accelerator
-        loop = cfg.train
+        loop = self.cfg.train
         step, position = self._resume()
+        end = loop.max_steps
+        if loop.stop_at_step is not None and step < loop.stop_at_step:
+            end = min(end, loop.stop_at_step)
         metrics = None
         if self.is_main:
             metrics = MetricsLogger(
                 self.output_dir,
                 loop.tensorboard,
                 loop.wandb_project,
-                config_loader.to_dict(cfg),
+                config_loader.to_dict(self.cfg),
                 resume_step=step,
             )
         bar = tqdm(
             total=loop.max_steps,
             initial=step,
             unit="step",
-            disable=not (self.is_main and loop.progress),
             dynamic_ncols=True,
+            disable=not (self.is_main and loop.progress),
         )
-        samples_per_step = loop.batch_size * loop.grad_accum_steps * acc.num_processes
-        window = {"loss": [], "action_loss": [], "video_loss": [], "data_s": 0.0, "step_s": 0.0, "steps": 0}
-        last_loss = math.nan
-        micro = 0
-        accum = torch.zeros(len(_LOSS_KEYS), device=acc.device)
-        step_start = time.perf_counter()
+        window, micro, accum, last_loss = _Window(), 0, None, math.nan
+        mark = time.perf_counter()
         try:
-            while step < loop.max_steps:
+            while step < end:
                 self.sampler.set_position(position.epoch, position.batch)
                 iterator = iter(self.train_loader)
-                while step < loop.max_steps:
-                    fetch_start = time.perf_counter()
+                while step < end:
+                    fetch = time.perf_counter()
                     batch = next(iterator, None)
                     if batch is None:
-                        break  # epoch finished (position already rolled over)
-                    window["data_s"] += time.perf_counter() - fetch_start
+                        break  # end of the epoch (the position has rolled over already)
+                    window.data_s += time.perf_counter() - fetch
                     position.advance(self.sampler.batches_per_epoch)
-                    with acc.accumulate(self.model):
-                        out = self.model(self._to_device(batch))
-                        acc.backward(out["loss"])
-                        accum += (
-                            torch.stack([out[k].detach().float() for k in _LOSS_KEYS]) / loop.grad_accum_steps
-                        )
-                        micro += 1
-                        grad_norm = None
-                        if acc.sync_gradients:
-                            grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
-                        self.optimizer.step()
-                        self.optimizer.zero_grad(set_to_none=True)
+                    losses, grad_norm = self._micro_step(batch)
+                    accum = losses if accum is None else accum + losses
+                    micro += 1
                     if micro < loop.grad_accum_steps:
                         continue
                     self.scheduler.step()
-                    step += 1
-                    micro = 0
-                    losses = acc.reduce(accum, reduction="mean") if step % loop.log_every == 0 else accum
-                    accum = torch.zeros_like(accum)
+                    step, micro = step + 1, 0
+                    window.losses.append(accum / loop.grad_accum_steps)
+                    accum = None
                     now = time.perf_counter()
-                    window["step_s"] += now - step_start
-                    step_start = now
-                    window["steps"] += 1
-                    for i, key in enumerate(_LOSS_KEYS):
-                        window[key].append(float(losses[i]))
-                    last_loss = float(losses[0])
+                    window.step_s, mark = window.step_s + now - mark, now
                     bar.update(1)
-                    bar.set_postfix(loss=f"{last_loss:.4f}")
-                    if step % loop.log_every == 0 and metrics is not None:
-                        record = {k: sum(window[k]) / len(window[k]) for k in _LOSS_KEYS}
-                        record["loss_last"] = last_loss
-                        for name, group in zip(self.group_names, self.optimizer.param_groups, strict=True):
-                            record[f"lr_{name}"] = group["lr"]
-                        if grad_norm is not None:
-                            record["grad_norm"] = float(grad_norm)
-                        record["samples_per_s"] = (
-                            samples_per_step * window["steps"] / max(window["step_s"], 1e-9)
-                        )
-                        record["data_wait_frac"] = window["data_s"] / max(window["step_s"], 1e-9)
-                        record["epoch"] = position.epoch
-                        metrics.log(step, "train", record)
                     if step % loop.log_every == 0:
-                        window = {
-                            "loss": [],
-                            "action_loss": [],
-                            "video_loss": [],
-                            "data_s": 0.0,
-                            "step_s": 0.0,
-                            "steps": 0,
-                        }
+                        record = self._train_record(window, grad_norm, position.epoch)
+                        last_loss = record["loss_last"]
+                        bar.set_postfix(loss=f"{last_loss:.4f}")
+                        if metrics is not None:
+                            metrics.log(step, "train", record)
+                        window = _Window()
                     if self.val_loader is not None and loop.val_every and step % loop.val_every == 0:
                         val = self.validate()
                         if metrics is not None:
                             metrics.log(step, "val", val)
-                        step_start = time.perf_counter()
-                    if step % loop.save_every == 0 or step == loop.max_steps or step == loop.stop_at_step:
+                    if step % loop.save_every == 0 or step == end:
                         self._save(step, position)
-                        step_start = time.perf_counter()
-                    if step == loop.stop_at_step:
-                        break
-                if step == loop.stop_at_step:
-                    break
+                    mark = time.perf_counter()  # validation and saving are not step time
         finally:
             bar.close()
             if metrics is not None:
@@ -372,6 +375,15 @@ class Trainer:
             "is_main": self.is_main,
             "world_size": self.accelerator.num_processes,
         }
+
+
+@dataclasses.dataclass
+class _Window:
+    """Per-step losses and timings since the last metrics record."""
+
+    losses: list[torch.Tensor] = dataclasses.field(default_factory=list)
+    data_s: float = 0.0
+    step_s: float = 0.0
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
