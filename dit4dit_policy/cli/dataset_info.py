@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         f", length min/mean/max {length['min']}/{length['mean']:.1f}/{length['max']}" if length else ""
     )
     print(
-        f"episodes: {ds.num_episodes}, frames: {ds.num_frames} "
-        f"({summary['duration_s']:.1f} s){length_text}"
+        f"episodes: {ds.num_episodes}, frames: {ds.num_frames} ({summary['duration_s']:.1f} s){length_text}"
     )
     print(f"tasks ({len(ds.tasks)}):")
     for index, task in enumerate(ds.tasks[:20]):
