@@ -66,6 +66,8 @@ class PolicyNodeConfig:
     max_state_age_s: float = 0.1
     #: random seed of the flow-matching noise (negative: fresh noise every call)
     seed: int = -1
+    #: torch intra-op threads (0: torch's default; 1 when the CPU is shared with a simulator)
+    torch_threads: int = 0
     #: scripted predictor: topic on which the simulator bridge serves the expert's chunk
     expert_topic: str = "/sim/expert/action_chunk"
     #: diagnostics period [s]
@@ -126,14 +128,39 @@ class ExpertRelayPredictor:
 
 
 class CheckpointPredictor:
-    """The DiT4DiT model from a checkpoint directory (imports torch)."""
+    """The DiT4DiT model from a checkpoint directory (imports torch).
 
-    def __init__(self, checkpoint: str, device: str, seed: int) -> None:
+    Args:
+        checkpoint: checkpoint directory.
+        device: torch device.
+        seed: flow-matching noise seed (negative: fresh noise).
+        torch_threads: intra-op threads (0: torch's default).
+        warmup_task: if set, one inference on a blank frame at load time, so the first real chunk
+            is not delayed by lazy initialisation (first calls are several times slower).
+    """
+
+    def __init__(
+        self, checkpoint: str, device: str, seed: int, torch_threads: int = 0, warmup_task: str = ""
+    ) -> None:
+        import torch
+
         from dit4dit_policy.model import load_policy
 
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
         self.policy = load_policy(checkpoint, device=device)
         self.seed = None if seed < 0 else seed
         self.last_timings_ms: dict[str, float] = {}
+        if warmup_task:
+            now = time.time_ns()
+            blank = schema.Observation(
+                np.zeros((96, 128, 3), np.uint8),
+                now,
+                np.zeros(schema.NUM_JOINTS, np.float32),
+                now,
+                warmup_task,
+            )
+            self.policy.predict_chunk(blank, seed=0)
 
     def predict(self, observation: schema.Observation) -> schema.ActionChunk:
         """One forward pass of the policy (see DiT4DiTPolicy.predict_chunk)."""
@@ -194,7 +221,7 @@ class PolicyNode(LifecycleNode):
         self._last_chunk_end_ns = 0
         self._latency_s = 0.0
         self._counters = dict.fromkeys(
-            ("chunks", "skipped_stale_frame", "skipped_stale_state", "no_chunk", "errors"), 0
+            ("chunks", "skipped_stale_frame", "skipped_stale_state", "late_chunk", "no_chunk", "errors"), 0
         )
         self._last_timings: dict[str, float] = {}
         self._expert: ExpertRelayPredictor | None = None
@@ -207,7 +234,9 @@ class PolicyNode(LifecycleNode):
                 cfg.expert_topic, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS, self._expert.on_expert_chunk
             )
         else:
-            self.predictor = CheckpointPredictor(cfg.checkpoint, cfg.device, cfg.seed)
+            self.predictor = CheckpointPredictor(
+                cfg.checkpoint, cfg.device, cfg.seed, cfg.torch_threads, warmup_task=cfg.task or "warm up"
+            )
         self._pub_chunk = self.graph.create_publisher(
             itf.TOPIC_ACTION_CHUNK, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS
         )
@@ -309,7 +338,7 @@ class PolicyNode(LifecycleNode):
             # to be useful (the frame aged while the model ran).
             age_s = (time.time_ns() - observation.stamp_ns) / 1e9
             if age_s > self.config.max_frame_age_s + self._latency_budget_s(chunk):
-                self._counters["skipped_stale_frame"] += 1
+                self._counters["late_chunk"] += 1
                 return
             if self._active:
                 self._pub_chunk.publish(chunk_to_trajectory(chunk))

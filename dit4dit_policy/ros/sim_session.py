@@ -36,13 +36,10 @@ from dit4dit_policy.robot import unitree_hg, wire
 from dit4dit_policy.robot.dds import loopback_config_xml
 from dit4dit_policy.robot.monitor import CommandMonitor
 from dit4dit_policy.ros import interfaces as itf
-from dit4dit_policy.ros.dds_backend.graph import DdsGraph
+from dit4dit_policy.ros.graph_client import GraphClient
 from dit4dit_policy.ros.processes import ProcessDiedError, ProcessGroup
 
 logger = logging.getLogger(__name__)
-
-SIM_COMMAND_TOPIC = "/dit4dit/sim/command"
-SIM_STATUS_TOPIC = "/dit4dit/sim/status"
 
 
 @dataclasses.dataclass
@@ -108,6 +105,7 @@ class RolloutResult:
     max_step_rad: float
     controller_holds: int
     video: str | None
+    policy_counters: dict[str, int] = dataclasses.field(default_factory=dict)
     error: str | None = None
 
 
@@ -160,14 +158,9 @@ class SimSession:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.group = ProcessGroup(self.out_dir / "logs", env=self._env())
         self._lock = threading.Lock()
-        self._status: dict[str, Any] = {}
-        self._controller: dict[str, str] = {}
-        self._policy: dict[str, str] = {}
-        self._holds = 0
         self._video: _Video | None = None
-        self._frames = 0
         self.monitor = CommandMonitor()
-        self.graph: DdsGraph | None = None
+        self.client: GraphClient | None = None
 
     def _env(self) -> dict[str, str]:
         return {
@@ -228,27 +221,20 @@ class SimSession:
         self._node("camera_node", "camera", ["source=sim"], grace_s=5.0)
         # Simulation shares the CPU with rendering and physics: allow older frames than on the robot.
         policy = [f"predictor={cfg.policy}", f"device={cfg.device}"]
-        policy += ["max_frame_age_s=0.5", "max_state_age_s=0.3"]
+        policy += ["max_frame_age_s=0.5", "max_state_age_s=0.3", "torch_threads=1"]
         if cfg.policy == "checkpoint":
             policy.append(f"checkpoint={Path(cfg.checkpoint).resolve()}")
         self._node("policy_node", "policy", policy, grace_s=5.0)
 
-        self.graph = graph = DdsGraph("dit4dit_sim", d, interface="lo")
-        self._pub_command = graph.create_publisher(itf.TOPIC_COMMAND, itf.MsgKind.STRING, itf.RELIABLE_QOS)
-        self._pub_task = graph.create_publisher(itf.TOPIC_TASK, itf.MsgKind.STRING, itf.RELIABLE_QOS)
-        self._pub_sim = graph.create_publisher(SIM_COMMAND_TOPIC, itf.MsgKind.STRING, itf.RELIABLE_QOS)
-        graph.create_subscription(SIM_STATUS_TOPIC, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_status)
-        graph.create_subscription(
-            itf.TOPIC_DIAGNOSTICS, itf.MsgKind.DIAGNOSTICS, itf.RELIABLE_QOS, self._on_diag
-        )
-        graph.create_subscription(itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, itf.SENSOR_QOS, self._on_image)
+        self.client = client = GraphClient(d, interface="lo", liveness_check=self.group.check)
+        client.on_frame.append(self._on_image)
         self._start_command_monitor()
-        self._wait(
+        client.wait(
             lambda: (
-                bool(self._status)
-                and self._controller.get("state") == "idle"
-                and self._frames > 0
-                and bool(self._policy)
+                bool(client.status)
+                and client.controller_state == "idle"
+                and client.frames > 0
+                and bool(client.policy)
             ),
             cfg.startup_timeout_s,
             "the simulator, controller, camera and policy to come up",
@@ -259,8 +245,8 @@ class SimSession:
         from cyclonedds.sub import DataReader
         from cyclonedds.topic import Topic
 
-        assert self.graph is not None
-        part = self.graph.session.participant
+        assert self.client is not None
+        part = self.client.graph.session.participant
         qos = Qos(Policy.Reliability.Reliable(max_blocking_time=100_000_000), Policy.History.KeepLast(1000))
         self._cmd_reader = DataReader(
             part, Topic(part, unitree_hg.TOPIC_ARM_SDK, unitree_hg.LowCmd_), qos=qos
@@ -280,66 +266,53 @@ class SimSession:
             if not samples:
                 time.sleep(0.001)
 
-    # -- callbacks (executor thread) ----------------------------------------------------------------
-
-    def _on_status(self, text: str) -> None:
-        try:
-            self._status = json.loads(text)
-        except json.JSONDecodeError:
-            logger.warning("unparseable simulator status: %r", text[:80])
-
-    def _on_diag(self, array: itf.DiagnosticArrayData) -> None:
-        for status in array.status:
-            if status.name.endswith(": supervisor"):
-                if self._controller.get("state") != "hold" and status.values.get("state") == "hold":
-                    self._holds += 1
-                self._controller = dict(status.values)
-            elif status.name.endswith(": inference"):
-                self._policy = dict(status.values)
-
     def _on_image(self, frame: itf.ImageFrame) -> None:
-        self._frames += 1
         if self._video is not None:
             self._video.add(frame.rgb)
 
-    # -- waiting --------------------------------------------------------------------------------------
-
-    def _wait(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-        assert self.graph is not None
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            self.group.check()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-            self.graph.spin_once(0.05)
-
-    def _spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.group.check()
-            assert self.graph is not None
-            self.graph.spin_once(0.05)
-
-    def _command(self, text: str) -> None:
-        self._pub_command.publish(text)
-
     # -- rollouts ---------------------------------------------------------------------------------------
+
+    def reset_scene(self, task: str, seed: int) -> dict[str, Any]:
+        """Reset the simulator to ``task`` with ``seed`` (controller idle); returns the new status."""
+        client = self._require_client()
+        if client.controller_state not in ("idle", ""):
+            self.end()
+        episode = int(client.status.get("episode", 0))
+        client.sim_command(f"reset {task} {seed}")
+        client.wait(
+            lambda: (
+                int(client.status.get("episode", 0)) > episode and int(client.status.get("seed", -1)) == seed
+            ),
+            30.0,
+            f"the simulator to reset {task} with seed {seed}",
+        )
+        return dict(client.status)
+
+    def begin(self, instruction: str) -> None:
+        """Send the instruction and ``start``; return once the controller runs the policy."""
+        client = self._require_client()
+        client.task(instruction)
+        client.command("start")
+        client.wait(lambda: client.controller_state in ("run", "hold"), 30.0, "the controller to ramp in")
+
+    def end(self) -> None:
+        """``stop``: the controller holds, ramps out to the rest pose and goes idle (blocking)."""
+        client = self._require_client()
+        client.command("stop")
+        client.wait(lambda: client.controller_state == "idle", 30.0, "the controller to ramp out")
+
+    def _require_client(self) -> GraphClient:
+        if self.client is None:
+            raise RuntimeError("the session is not started")
+        return self.client
 
     def rollout(self, index: int, seed: int) -> RolloutResult:
         """Run one rollout: reset → start → act until success or time limit → stop (ramp out)."""
         cfg = self.config
-        episode = int(self._status.get("episode", 0))
-        self._pub_sim.publish(f"reset {cfg.task} {seed}")
-        self._wait(
-            lambda: (
-                int(self._status.get("episode", 0)) > episode and int(self._status.get("seed", -1)) == seed
-            ),
-            30.0,
-            f"the simulator to reset {cfg.task} with seed {seed}",
-        )
-        instruction = str(self._status.get("instruction", ""))
-        time_limit = float(self._status.get("time_limit_s", 10.0))
-        self._pub_task.publish(instruction)
+        client = self._require_client()
+        status = self.reset_scene(cfg.task, seed)
+        instruction = str(status.get("instruction", ""))
+        time_limit = float(status.get("time_limit_s", 10.0))
         video = None
         if cfg.record_video:
             video = self.out_dir / "videos" / f"rollout_{index:03d}_seed{seed}.mp4"
@@ -349,37 +322,33 @@ class SimSession:
             violations_before = len(self.monitor.violations)
             commands_before = self.monitor.commands
             self.monitor.max_step = 0.0
-        holds_before = self._holds
-        chunks_before = int(float(self._policy.get("chunks", 0) or 0))
-        self._command("start")
-        self._wait(
-            lambda: self._controller.get("state") in ("run", "hold"), 30.0, "the controller to ramp in"
-        )
+        holds_before = client.holds
+        chunks_before = client.policy_count("chunks")
+        self.begin(instruction)
         t_run = time.monotonic()
         latencies, inference = [], []
         success_at: float | None = None
         last_task = time.monotonic()
         while time.monotonic() - t_run < time_limit + cfg.extra_time_s:
-            self._spin(0.1)
+            client.spin(0.1)
             if time.monotonic() - last_task > 1.0:  # volatile topic: repeat for late joiners
-                self._pub_task.publish(instruction)
+                client.task(instruction)
                 last_task = time.monotonic()
-            if self._controller.get("latency_obs_to_exec_s") not in (None, "None", "nan"):
-                latencies.append(float(self._controller["latency_obs_to_exec_s"]) * 1e3)
-            if self._policy.get("total_ms") not in (None, "nan"):
-                inference.append(float(self._policy["total_ms"]))
-            if self._status.get("success"):
+            if client.controller.get("latency_obs_to_exec_s") not in (None, "None", "nan"):
+                latencies.append(float(client.controller["latency_obs_to_exec_s"]) * 1e3)
+            if client.policy.get("total_ms") not in (None, "nan"):
+                inference.append(float(client.policy["total_ms"]))
+            if client.status.get("success"):
                 success_at = time.monotonic() - t_run
-                self._spin(0.3)  # let the success settle (e.g. the object stays in the bowl)
-                if self._status.get("success"):
+                client.spin(0.3)  # let the success settle (e.g. the object stays in the bowl)
+                if client.status.get("success"):
                     break
                 success_at = None
-            if self._controller.get("state") in ("estop", "idle"):
+            if client.controller_state in ("estop", "idle"):
                 break
         duration = time.monotonic() - t_run
-        success = bool(self._status.get("success"))
-        self._command("stop")
-        self._wait(lambda: self._controller.get("state") == "idle", 30.0, "the controller to ramp out")
+        success = bool(client.status.get("success"))
+        self.end()
         if self._video is not None:
             self._video.close()
             self._video = None
@@ -397,14 +366,18 @@ class SimSession:
             success=success,
             first_success_s=round(success_at, 3) if success_at is not None else None,
             duration_s=round(duration, 3),
-            chunks=int(float(self._policy.get("chunks", 0) or 0)) - chunks_before,
+            chunks=client.policy_count("chunks") - chunks_before,
             latency_obs_to_exec_ms=round(statistics.median(latencies), 2) if latencies else None,
             inference_ms=round(statistics.median(inference), 2) if inference else None,
             safety_violations=len(violations),
             commands=commands,
             max_step_rad=round(max_step, 6),
-            controller_holds=self._holds - holds_before,
+            controller_holds=client.holds - holds_before,
             video=str(video.relative_to(self.out_dir)) if video else None,
+            policy_counters={
+                key: client.policy_count(key)
+                for key in ("skipped_stale_frame", "skipped_stale_state", "late_chunk", "no_chunk", "errors")
+            },
         )
 
     def run(self, on_result: Callable[[RolloutResult], None] | None = None) -> list[RolloutResult]:
@@ -449,8 +422,8 @@ class SimSession:
         if self._video is not None:
             self._video.close()
             self._video = None
-        if self.graph is not None:
-            self.graph.close()
+        if self.client is not None:
+            self.client.close()
         return codes
 
 

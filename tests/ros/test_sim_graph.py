@@ -52,8 +52,8 @@ def _state_history(session, seconds, until=None):
     states = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        session.graph.spin_once(0.05)
-        state = session._controller.get("state")
+        session.client.graph.spin_once(0.05)
+        state = session.client.controller_state
         if not states or states[-1] != state:
             states.append(state)
         if until is not None and until(state):
@@ -89,11 +89,9 @@ def test_scripted_expert_through_the_graph(tmp_path, dds_domain):
 
 
 def _start_rollout(session, seed=1):
-    session._pub_sim.publish(f"reset {TASK} {seed}")
-    session._wait(lambda: int(session._status.get("seed", -1)) == seed, 30.0, "reset")
-    session._pub_task.publish(str(session._status.get("instruction")))
-    session._command("start")
-    session._wait(lambda: session._controller.get("state") == "run", 60.0, "the controller to run")
+    status = session.reset_scene(TASK, seed)
+    session.begin(str(status["instruction"]))
+    session.client.wait(lambda: session.client.controller_state == "run", 60.0, "the controller to run")
 
 
 def _kill(session, name):
@@ -129,10 +127,10 @@ def test_stale_camera_stream_stops_new_chunks(tmp_path, dds_domain):
         _state_history(session, 1.0)
         _kill(session, "camera")
         _state_history(session, 1.5)  # frames in flight and the last chunk drain
-        chunks_after_kill = int(session._policy.get("chunks", 0))
+        chunks_after_kill = session.client.policy_count("chunks")
         states = _state_history(session, 15.0, until=lambda s: s == "idle")
-        chunks_later = int(session._policy.get("chunks", 0))
-        stale = int(session._policy.get("skipped_stale_frame", 0))
+        chunks_later = session.client.policy_count("chunks")
+        stale = session.client.policy_count("skipped_stale_frame")
     finally:
         session.close()
     assert chunks_later == chunks_after_kill, (chunks_after_kill, chunks_later)
