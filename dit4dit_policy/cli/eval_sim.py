@@ -1,4 +1,9 @@
-"""``dit4dit eval sim``: the evaluation protocol in the in-process MuJoCo simulation, judged by predicates."""
+"""``dit4dit eval sim``: the evaluation protocol in the MuJoCo simulation, judged by the task predicates.
+
+By default the policy runs in this process against the simulator (simulated time, fast). With
+``--graph`` every rollout goes through the full node graph — simulator bridge, controller, camera
+and policy as separate processes over loopback DDS, in real time — exactly as on the robot.
+"""
 
 from __future__ import annotations
 
@@ -18,24 +23,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy", default="scripted", help="scripted | hold | CHECKPOINT_DIR (default scripted)"
     )
     parser.add_argument("--device", default="cpu", help="torch device of a checkpoint policy (default cpu)")
+    parser.add_argument(
+        "--graph",
+        action="store_true",
+        help="run every rollout through the node graph (separate processes over DDS, real time)",
+    )
+    parser.add_argument(
+        "--domain-id", type=int, default=None, help="--graph: DDS domain (default: random private, loopback)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the protocol, then write the report."""
+    from dit4dit_policy.errors import ConfigError
     from dit4dit_policy.evaluation import cli_support
     from dit4dit_policy.evaluation.report import build_report
     from dit4dit_policy.evaluation.runner import run_protocol
     from dit4dit_policy.evaluation.sim_setup import make_sim_environment, make_sim_policy, resolve_sim_tasks
 
     config = resolve_sim_tasks(cli_support.load_eval_config(args))
-    policy, ident = make_sim_policy(args.policy, config, device=args.device)
-    environment = make_sim_environment(config, policy)
+    if args.graph:
+        import random
+
+        from dit4dit_policy.evaluation.identity import checkpoint_id
+        from dit4dit_policy.ros.eval_environment import make_sim_graph_environment
+
+        if args.policy == "hold":
+            raise ConfigError("--graph runs 'scripted' or a checkpoint, not the in-process 'hold' baseline")
+        ident = "scripted-expert" if args.policy == "scripted" else checkpoint_id(args.policy)
+        domain = args.domain_id if args.domain_id is not None else random.randint(100, 199)
+        environment = make_sim_graph_environment(config, args.policy, args.device, args.out, domain)
+    else:
+        policy, ident = make_sim_policy(args.policy, config, device=args.device)
+        environment = make_sim_environment(config, policy)
     try:
         summary = run_protocol(
             config,
             environment,
             args.out,
-            mode="sim",
+            mode="sim-graph" if args.graph else "sim",
             checkpoint_id=ident,
             extra=environment.describe(),
             limit=args.limit,

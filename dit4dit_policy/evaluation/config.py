@@ -133,15 +133,15 @@ class SimConfig:
     """The in-process simulation environment (``dit4dit eval sim``, ``eval real --environment sim``).
 
     Attributes:
-        image_width: ego image width [px] (the simulator's default 128 matches its demos).
+        image_width: ego image width [px] (160×120 = the simulator's and ``dit4dit demos``' default).
         image_height: ego image height [px].
         execute_steps: chunk points executed before the policy is queried again (16 = the whole
             chunk, as the authors' evaluation does, g1_spec §7.2).
         policy_seed: base seed of a model policy's sampling noise (None: fresh noise per chunk).
     """
 
-    image_width: int = 128
-    image_height: int = 128
+    image_width: int = 160
+    image_height: int = 120
     execute_steps: int = 16
     policy_seed: int | None = 0
 

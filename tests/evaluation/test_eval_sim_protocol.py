@@ -107,7 +107,7 @@ def test_results_match_the_predicate_and_the_recordings(scripted_run):
         assert np.abs(state[-1] - state[0]).max() > 0.2
         assert np.abs(state[-1, :14] - action[-2, :14]).max() < 0.1
         frames = ep.frames()
-        assert frames.shape == (ep.length, 128, 128, 3) and frames.std() > 5
+        assert frames.shape == (ep.length, 120, 160, 3) and frames.std() > 5
 
 
 def test_report_numbers_match_the_jsonl(scripted_run):
