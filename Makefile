@@ -12,8 +12,11 @@ PY := $(VENV)/bin/python
 .setup:
 	@VENV=$(VENV) bash scripts/setup_env.sh
 
+# The main job: the node graph (simulator bridge, controller, camera, policy as processes over
+# loopback DDS) runs rollouts of the easiest task with the bundled policy (the scripted expert when
+# no bundled checkpoint is installed); results, videos and logs go to outputs/demo/.
 demo: .setup
-	@$(VENV)/bin/dit4dit robot joints
+	@$(VENV)/bin/dit4dit sim --task close_drawer --rollouts 3 --out outputs/demo
 
 test: .setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
