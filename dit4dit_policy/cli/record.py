@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     url_file = workdir / "teleop_url.txt"
     with contextlib.ExitStack() as stack:
         if args.sim:
-            from dit4dit_policy.record.sim_graph import SimGraph, SimGraphConfig
+            from dit4dit_policy.ros.teleop_sim_graph import SimGraph, SimGraphConfig
 
             print(f"starting the simulated graph on domain {domain} (logs in {workdir}) …")
             sim = stack.enter_context(

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -50,6 +51,22 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def node_argv(module: str, domain_id: int, params: Sequence[str] = (), interface: str = "lo") -> list[str]:
+    """Command line of one node process on the DDS backend (``python -m dit4dit_policy.ros.<module>``).
+
+    Args:
+        module: node module in ``dit4dit_policy.ros`` (e.g. ``controller_node``).
+        domain_id: DDS domain.
+        params: ``key=value`` parameter overrides.
+        interface: DDS interface (``lo``: loopback only).
+    """
+    argv = [sys.executable, "-m", f"dit4dit_policy.ros.{module}", "--backend", "dds"]
+    argv += ["--domain-id", str(domain_id), "--interface", interface]
+    for param in params:
+        argv += ["--param", param]
+    return argv
 
 
 class ProcessDiedError(RuntimeError):

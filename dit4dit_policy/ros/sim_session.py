@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from dit4dit_policy.robot.dds import loopback_config_xml
 from dit4dit_policy.robot.monitor import CommandMonitor
 from dit4dit_policy.ros import interfaces as itf
 from dit4dit_policy.ros.graph_client import GraphClient
-from dit4dit_policy.ros.processes import ProcessDiedError, ProcessGroup
+from dit4dit_policy.ros.processes import ProcessDiedError, ProcessGroup, node_argv
 
 logger = logging.getLogger(__name__)
 
@@ -184,12 +183,8 @@ class SimSession:
         self.close()
 
     def _node(self, module: str, name: str, params: list[str], grace_s: float) -> None:
-        cfg = self.config
-        argv = [sys.executable, "-m", f"dit4dit_policy.ros.{module}", "--backend", "dds"]
-        argv += ["--domain-id", str(cfg.domain_id), "--interface", "lo"]
-        for p in [*params, *cfg.node_params.get(name, [])]:
-            argv += ["--param", p]
-        self.group.start(name, argv, stop_grace_s=grace_s)
+        params = [*params, *self.config.node_params.get(name, [])]
+        self.group.start(name, node_argv(module, self.config.domain_id, params), stop_grace_s=grace_s)
 
     def start(self) -> None:
         """Start the four processes and wait until joint states, frames and the sim status flow.

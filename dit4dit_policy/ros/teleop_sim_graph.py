@@ -1,5 +1,8 @@
 """The simulated robot graph for teleop recording (``dit4dit record --sim``), as child processes.
 
+Like :class:`~dit4dit_policy.ros.sim_session.SimSession`, with the teleop node in place of the
+policy node.
+
 Processes, all on one DDS domain with the loopback-only configuration (DESIGN.md §3, §7):
 
 1. ``sim_bridge_node`` — the MuJoCo G1 behind the robot's DDS protocol, rendering the ego camera;
@@ -19,15 +22,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from dit4dit_policy.robot.dds import loopback_config_xml
-from dit4dit_policy.ros import interfaces as itf
-from dit4dit_policy.ros.dds_backend.graph import DdsGraph
-from dit4dit_policy.ros.processes import ProcessGroup
+from dit4dit_policy.ros.graph_client import GraphClient
+from dit4dit_policy.ros.processes import ProcessGroup, node_argv
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +70,7 @@ class SimGraph:
         env = {"CYCLONEDDS_URI": loopback_config_xml(), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
         os.environ["CYCLONEDDS_URI"] = env["CYCLONEDDS_URI"]  # this process's participants too
         self.group = ProcessGroup(config.log_dir, env=env)
-        self.graph: DdsGraph | None = None
-        self.state_count = 0
-        self.frame_count = 0
-        self.supervisor_state = ""
+        self.client: GraphClient | None = None
 
     def __enter__(self) -> SimGraph:
         try:
@@ -88,27 +84,12 @@ class SimGraph:
         self.close()
 
     def _node(self, module: str, name: str, params: list[str], grace_s: float) -> None:
-        argv = [sys.executable, "-m", f"dit4dit_policy.ros.{module}", "--backend", "dds"]
-        argv += ["--domain-id", str(self.config.domain_id), "--interface", "lo"]
-        for param in params:
-            argv += ["--param", param]
-        self.group.start(name, argv, stop_grace_s=grace_s)
+        self.group.start(name, node_argv(module, self.config.domain_id, params), stop_grace_s=grace_s)
 
-    def _on_diag(self, array: itf.DiagnosticArrayData) -> None:
-        for status in array.status:
-            if status.name.endswith(": supervisor"):
-                self.supervisor_state = str(status.values.get("state", "")).lower()
-
-    def _wait(self, predicate: Callable[[], bool], what: str, timeout_s: float) -> None:
-        assert self.graph is not None
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            self.group.check()
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"timed out after {timeout_s:.0f} s waiting for {what} (logs in {self.config.log_dir})"
-                )
-            self.graph.spin_once(0.05)
+    @property
+    def supervisor_state(self) -> str:
+        """The controller's supervisor state ('' before its first diagnostics)."""
+        return self.client.controller_state if self.client is not None else ""
 
     def start(self) -> None:
         """Start the processes, wait for data, ramp the controller in.
@@ -142,37 +123,26 @@ class SimGraph:
         )
         self._node("camera_node", "camera", ["source=sim"], grace_s=5.0)
         self._node("teleop_node", "teleop", cfg.teleop_params, grace_s=5.0)
-        self.graph = graph = DdsGraph("record_sim", cfg.domain_id, interface="lo")
-        self._commands = graph.create_publisher(itf.TOPIC_COMMAND, itf.MsgKind.STRING, itf.RELIABLE_QOS)
-        graph.create_subscription(
-            itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, itf.SENSOR_QOS, self._count_state
-        )
-        graph.create_subscription(itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, itf.SENSOR_QOS, self._count_frame)
-        graph.create_subscription(
-            itf.TOPIC_DIAGNOSTICS, itf.MsgKind.DIAGNOSTICS, itf.RELIABLE_QOS, self._on_diag
-        )
-        self._wait(
-            lambda: self.state_count > 0 and self.frame_count > 0 and self.supervisor_state != "",
-            "joint states, camera frames and the controller",
+        self.client = client = GraphClient(cfg.domain_id, interface="lo", liveness_check=self.group.check)
+        where = f" (logs in {cfg.log_dir})"
+        client.wait(
+            lambda: client.joint_state is not None and client.frames > 0 and client.controller_state != "",
             cfg.startup_timeout_s,
+            "joint states, camera frames and the controller" + where,
         )
-        self._commands.publish("start")
-        self._wait(lambda: self.supervisor_state in ("run", "hold"), "the controller to ramp in", 60.0)
-
-    def _count_state(self, _state: itf.JointStateData) -> None:
-        self.state_count += 1
-
-    def _count_frame(self, _frame: itf.ImageFrame) -> None:
-        self.frame_count += 1
+        client.command("start")
+        ramped_in = lambda: client.controller_state in ("run", "hold")  # noqa: E731
+        client.wait(ramped_in, 60.0, "the controller to ramp in" + where)
 
     def close(self) -> None:
         """Ramp the controller out and stop every process."""
-        if self.graph is not None:
-            self._commands.publish("stop")
-            end = time.monotonic() + 0.5
-            while time.monotonic() < end:
-                self.graph.spin_once(0.05)
-            self.graph.close()
-            self.graph = None
+        if self.client is not None:
+            self.client.command("stop")
+            try:
+                self.client.spin(0.5)
+            except Exception:  # a dead child process: stop the rest below anyway
+                logger.exception("while stopping the simulated graph")
+            self.client.close()
+            self.client = None
         codes = self.group.stop()
         logger.info("simulated graph stopped: %s", codes)
