@@ -74,3 +74,25 @@ def test_cli_help_does_not_import_heavy_libraries():
         """
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_only_cli_and_ros_import_ros():
+    """Nothing imports the ROS layer except the CLI (DESIGN.md §4: nodes sit on top)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "dit4dit_policy"
+    offenders = []
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package).parts
+        if rel[0] in ("ros", "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n == "dit4dit_policy.ros" or n.startswith("dit4dit_policy.ros.") for n in names):
+                offenders.append(str(path.relative_to(package)))
+    assert not offenders, offenders

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from dit4dit_policy import schema
     from dit4dit_policy.data.lerobot_dataset import LeRobotDataset
     from dit4dit_policy.errors import Dit4ditError
-    from dit4dit_policy.record.replay import ReplayConfig, play
     from dit4dit_policy.ros import interfaces as itf
+    from dit4dit_policy.ros.replay import ReplayConfig, play
 
     dataset = LeRobotDataset(args.dataset)
     if not 0 <= args.episode < dataset.num_episodes:

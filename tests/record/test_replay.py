@@ -10,9 +10,9 @@ import pytest
 
 from dit4dit_policy import schema
 from dit4dit_policy.data.lerobot_dataset import LeRobotDatasetWriter, g1_features
-from dit4dit_policy.record.replay import ReplayConfig, approach, chunks, play
 from dit4dit_policy.ros import interfaces as itf
 from dit4dit_policy.ros.dds_backend.graph import DdsGraph
+from dit4dit_policy.ros.replay import ReplayConfig, approach, chunks, play
 
 
 def _actions(length):
