@@ -372,7 +372,10 @@ class Supervisor:
         if state is State.RAMP_IN:
             weight = min(1.0, self._ramp_w0 + (t - self._ramp_t0) / c.ramp_in_s)
             target = inputs.q_meas.copy()  # state_ok checked above
-            if weight >= 1.0:
+            # Leave RAMP_IN only once the weight actually sent is 1: the controller also bounds the
+            # weight change per tick, so after a stalled tick the command lags the time-based ramp
+            # (a later HOLD would otherwise freeze the arms at partial authority).
+            if weight >= 1.0 and self.weight >= 1.0:
                 self._begin_move_to_start(inputs, target)
                 self._go(inputs, State.MOVE_TO_START, "weight reached 1")
             return Decision(True, target, weight, "measured")
