@@ -149,6 +149,8 @@ class G1Controller:
         self._joint_state: JointStateSnapshot | None = None
         self._started = False
         self.counters = collections.Counter[str]()
+        self._wire_prev: np.ndarray | None = None
+        self._wire_session = -1
         self.last_chunk_problem: str | None = None
         self.last_safety_reason: str | None = None
         self.last_arrival_latency_s = math.nan
@@ -302,6 +304,7 @@ class G1Controller:
             "clamp_distance": self.counters["clamp_distance"],
             "clamp_step": self.counters["clamp_step"],
             "clamp_weight": self.counters["clamp_weight"],
+            "clamp_wire_step": self.counters["clamp_wire_step"],
             "tick_errors": self.tick_errors,
             "grippers": grippers,
         }
@@ -436,11 +439,40 @@ class G1Controller:
         weight = max(weight, 0.0)
         if weight != decision.weight:
             self.counters["clamp_weight"] += 1
-        link.send(result.q[:14], self.kp, self.kd, weight)
+        q_out = self._guard_wire_step(result.q)
+        link.send(q_out[:14], self.kp, self.kd, weight)
+        self._wire_prev, self._wire_session = q_out.copy(), self.supervisor.session
         if self.grippers is not None:
-            self.grippers[0].set_target(result.q[14])
-            self.grippers[1].set_target(result.q[15])
-        self.supervisor.commanded(result.q, weight)
+            self.grippers[0].set_target(q_out[14])
+            self.grippers[1].set_target(q_out[15])
+        self.supervisor.commanded(q_out, weight)
+
+    def _guard_wire_step(self, q: np.ndarray) -> np.ndarray:
+        """Enforce |Δq| ≤ v·dt against the last command actually sent in this session.
+
+        The safety filter bounds the step against the supervisor's record of the last command;
+        this second check against what went out on the wire keeps the guarantee even if the two
+        ever disagree (it is counted as ``clamp_wire_step`` and logged, since it should not fire).
+        """
+        prev = self._wire_prev if self._wire_session == self.supervisor.session else None
+        if prev is None:
+            return q
+        guarded = safety.limit_step(q, prev, self.limits.step)
+        if np.any(guarded != q):
+            self.counters["clamp_wire_step"] += 1
+            if self.counters["clamp_wire_step"] <= 20:
+                dim = int(np.argmax(np.abs(q - prev)))
+                logger.warning(
+                    "wire step guard: dim %d would move %.4f rad in one tick in state %s (last_command "
+                    "%.4f, last sent %.4f, new %.4f)",
+                    dim,
+                    abs(q[dim] - prev[dim]),
+                    self.supervisor.state.value,
+                    np.nan if self.supervisor.last_command is None else self.supervisor.last_command[dim],
+                    prev[dim],
+                    q[dim],
+                )
+        return guarded
 
     def _update_joint_state(self, q: np.ndarray, now: float, now_ns: int) -> None:
         link = self.link

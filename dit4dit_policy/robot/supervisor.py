@@ -422,6 +422,11 @@ class Supervisor:
             if target is None:  # nothing was ever commanded
                 self._go(inputs, State.IDLE, "nothing to ramp out")
                 return None
+            if weight <= 0.0 and self.weight > 0.0:
+                # The weight actually sent still ramps down (the controller bounds its change per
+                # tick, so after a stalled tick it lags this time-based ramp): keep ramping, and only
+                # report IDLE — after which a new session may start — once it is really 0.
+                return Decision(True, target, 0.0, "rest_move")
             if weight <= 0.0:
                 self._go(inputs, State.IDLE, "weight reached 0")
                 self._zero_tail = c.zero_weight_ticks

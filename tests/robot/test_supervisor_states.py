@@ -293,3 +293,44 @@ def test_unknown_command_and_bad_config():
         SupervisorConfig(rest_pose=[0.0] * 15)
     with pytest.raises(ValueError, match="start_pose is outside"):
         SupervisorConfig(start_pose=[5.0] * 14 + [0.5, 0.5])
+
+
+class LaggingDriver(Driver):
+    """Feeds back the weight as the controller sends it: bounded per tick, lagging the time ramp.
+
+    ``stall_every`` ticks, time jumps by ``stall_s`` (a loop stall): the time-based ramp jumps ahead
+    while the sent weight still moves one bounded step (controller: 1/(2 s) per second).
+    """
+
+    def __init__(self, stall_every=50, stall_s=0.3, **cfg):
+        super().__init__(**cfg)
+        self.stall_every, self.stall_s, self.n = stall_every, stall_s, 0
+
+    def tick(self, n=1):
+        decision = None
+        for _ in range(n):
+            self.n += 1
+            self.t += DT + (self.stall_s if self.n % self.stall_every == 0 else 0.0)
+            inputs = Inputs(self.t, int(self.t * 1e9), None, self.q_meas, self.policy, None, self.fresh)
+            decision = self.sup.step(inputs)
+            if decision.publish:
+                w_prev = self.sup.weight
+                weight = min(max(decision.weight, w_prev - DT / 2.0), w_prev + DT / 2.0, 1.0)
+                self.sup.commanded(decision.target, max(weight, 0.0))
+                self.sent.append((self.t, self.sup.state, decision.target.copy(), self.sup.weight))
+        return decision
+
+
+def test_ramps_wait_for_the_weight_actually_sent_after_stalls():
+    d = LaggingDriver(start_pose=None)
+    d.sup.command("start")
+    d.until(State.RUN)
+    # RAMP_IN ended only once the sent weight was 1 (a later hold would otherwise freeze it lower).
+    assert d.sup.weight == 1.0
+    d.sup.command("stop")
+    d.until(State.IDLE, max_ticks=20000)
+    # IDLE (after which a new session may command the measured pose) only with the weight really 0.
+    ramp_out = [w for _, s, _, w in d.sent if s is State.RAMP_OUT]
+    assert ramp_out and d.sup.weight == 0.0
+    idle_weights = [w for _, s, _, w in d.sent if s is State.IDLE]
+    assert all(w == 0.0 for w in idle_weights)
