@@ -137,3 +137,39 @@ def test_stale_camera_stream_stops_new_chunks(tmp_path, dds_domain):
     assert stale > 0
     assert "ramp_out" in states and states[-1] == "idle", states
     assert session.monitor.violations == [], session.monitor.violations
+
+
+def test_controller_process_stalls_cause_no_violation(tmp_path, dds_domain):
+    """SIGSTOP/SIGCONT the controller (0.3 s freezes) through a rollout and its ramp-out."""
+    import threading
+
+    config = _config(tmp_path, dds_domain, policy="scripted", record_video=False)
+    session = SimSession(config)
+    stop = threading.Event()
+    try:
+        session.__enter__()
+        pid = next(p for p in session.group.processes if p.name == "controller").popen.pid
+
+        def stutter():
+            while not stop.is_set():
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep(0.3)
+                os.kill(pid, signal.SIGCONT)
+                stop.wait(0.4)
+
+        for seed in (1, 2):
+            _start_rollout(session, seed)
+            thread = threading.Thread(target=stutter)
+            stop.clear()
+            thread.start()
+            try:
+                _state_history(session, 1.5)
+                session.end()
+            finally:
+                stop.set()
+                thread.join()
+    finally:
+        stop.set()
+        session.close()
+    assert session.monitor.commands > 500
+    assert session.monitor.violations == [], session.monitor.violations
