@@ -18,14 +18,11 @@ from dit4dit_policy.data.embodiment import Embodiment, get_embodiment
 from dit4dit_policy.data.transforms import NormStats
 from dit4dit_policy.errors import ConfigError, SchemaMismatchError
 from dit4dit_policy.model.action_dit import ActionHead
-from dit4dit_policy.model.config import ModelConfig
+from dit4dit_policy.model.config import LATENT_CHANNELS, ModelConfig
 from dit4dit_policy.model.text_encoder import PromptEncoder
 from dit4dit_policy.model.video_backbone import VideoBackbone
 
 logger = logging.getLogger(__name__)
-
-#: Latent channels of the Wan2.1 VAE (model_spec §1.4).
-LATENT_CHANNELS = 16
 
 
 def transformer_kwargs(cfg: ModelConfig) -> dict[str, Any]:
@@ -52,8 +49,12 @@ def transformer_kwargs(cfg: ModelConfig) -> dict[str, Any]:
 
 
 def vae_kwargs(cfg: ModelConfig) -> dict[str, Any]:
-    """``AutoencoderKLWan`` constructor arguments (Wan2.1; model_spec §1.4)."""
-    return dict(
+    """``AutoencoderKLWan`` constructor arguments (Wan2.1; model_spec §1.4).
+
+    ``latents_mean``/``latents_std`` are included only when the config sets them (otherwise the
+    diffusers defaults, Wan2.1's statistics, apply).
+    """
+    kwargs: dict[str, Any] = dict(
         base_dim=cfg.vae.base_dim,
         z_dim=LATENT_CHANNELS,
         dim_mult=list(cfg.vae.dim_mult),
@@ -61,6 +62,41 @@ def vae_kwargs(cfg: ModelConfig) -> dict[str, Any]:
         attn_scales=[],
         temperal_downsample=[False, True, True],
     )
+    if cfg.vae.latents_mean is not None:
+        kwargs.update(latents_mean=list(cfg.vae.latents_mean), latents_std=list(cfg.vae.latents_std))
+    return kwargs
+
+
+#: ``AutoencoderKLWan`` config fields a loaded VAE must share with the model config.
+_VAE_SHAPE_KEYS = ("base_dim", "z_dim", "dim_mult", "num_res_blocks")
+
+
+def load_pretrained_vae(cfg: ModelConfig) -> Any:
+    """The VAE of ``cfg.vae.pretrained``, with the config's latent statistics applied.
+
+    When ``cfg.vae.latents_mean/std`` are None they are filled in **in place** from the loaded
+    VAE's ``config.json``, so the resolved config (saved with every checkpoint) rebuilds the same
+    normalisation without the VAE directory.
+
+    Raises:
+        ConfigError: the directory has no ``config.json``, or its shape fields differ from the config.
+    """
+    from diffusers import AutoencoderKLWan
+
+    root = Path(cfg.vae.pretrained)
+    if not (root / "config.json").is_file():
+        raise ConfigError(
+            f"vae.pretrained {root} lacks config.json (expected an AutoencoderKLWan directory in the "
+            "diffusers layout, e.g. written by `dit4dit train-vae`)"
+        )
+    vae = AutoencoderKLWan.from_pretrained(root, local_files_only=True)
+    _check_loaded("vae", vae.config, {k: vae_kwargs(cfg)[k] for k in _VAE_SHAPE_KEYS})
+    if cfg.vae.latents_mean is None:
+        cfg.vae.latents_mean = tuple(float(v) for v in vae.config.latents_mean)
+        cfg.vae.latents_std = tuple(float(v) for v in vae.config.latents_std)
+    else:
+        vae.register_to_config(latents_mean=list(cfg.vae.latents_mean), latents_std=list(cfg.vae.latents_std))
+    return vae
 
 
 def resolve_dtype(cfg: ModelConfig, device: torch.device | str) -> torch.dtype:
@@ -85,7 +121,11 @@ def _check_loaded(name: str, loaded: Any, expected: dict[str, Any]) -> None:
 
 
 def build_backbone(cfg: ModelConfig, *, seed: int = 0) -> VideoBackbone:
-    """Video DiT + VAE: from ``cfg.pretrained_dir`` if set, else random init (deterministic in ``seed``)."""
+    """Video DiT + VAE: from ``cfg.pretrained_dir`` if set, else random init (deterministic in ``seed``).
+
+    ``cfg.vae.pretrained`` replaces the VAE (see :func:`load_pretrained_vae`, which fills in the
+    config's latent statistics).
+    """
     from diffusers import AutoencoderKLWan, CosmosTransformer3DModel
 
     t_kwargs, v_kwargs = transformer_kwargs(cfg), vae_kwargs(cfg)
@@ -100,16 +140,21 @@ def build_backbone(cfg: ModelConfig, *, seed: int = 0) -> VideoBackbone:
         transformer = CosmosTransformer3DModel.from_pretrained(
             root, subfolder="transformer", local_files_only=True
         )
-        vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", local_files_only=True)
         _check_loaded("transformer", transformer.config, t_kwargs)
-        _check_loaded(
-            "vae", vae.config, {k: v_kwargs[k] for k in ("base_dim", "z_dim", "dim_mult", "num_res_blocks")}
-        )
+        if cfg.vae.pretrained is None:
+            vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", local_files_only=True)
+            _check_loaded("vae", vae.config, {k: v_kwargs[k] for k in _VAE_SHAPE_KEYS})
+            if cfg.vae.latents_mean is not None:
+                vae.register_to_config(
+                    latents_mean=v_kwargs["latents_mean"], latents_std=v_kwargs["latents_std"]
+                )
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             transformer = CosmosTransformer3DModel(**t_kwargs)
-            vae = AutoencoderKLWan(**v_kwargs)
+            vae = AutoencoderKLWan(**v_kwargs) if cfg.vae.pretrained is None else None
+    if cfg.vae.pretrained is not None:
+        vae = load_pretrained_vae(cfg)
     vae.eval()
     return VideoBackbone(transformer.float(), vae.float(), cfg)
 
@@ -213,6 +258,7 @@ __all__ = [
     "build_policy",
     "build_text_encoder",
     "check_compatible",
+    "load_pretrained_vae",
     "resolve_dtype",
     "transformer_kwargs",
     "vae_kwargs",

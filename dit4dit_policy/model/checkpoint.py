@@ -309,7 +309,9 @@ def load_policy(
     # Weights come from the checkpoint: build the modules on the meta device (no pretrained read,
     # no random initialisation of 2 B parameters) and assign the loaded tensors.
     with torch.device("meta"):
-        backbone = build_backbone(dataclasses.replace(cfg, pretrained_dir=None))
+        backbone = build_backbone(
+            dataclasses.replace(cfg, pretrained_dir=None, vae=dataclasses.replace(cfg.vae, pretrained=None))
+        )
         action_head = build_action_head(cfg)
     try:
         text_encoder = build_text_encoder(cfg)

@@ -33,6 +33,9 @@ from dit4dit_policy.errors import ConfigError
 #: Cosmos-Predict2.5 text-conditioning system prompt (model_spec §1.5; diffusers pipeline).
 COSMOS_SYSTEM_PROMPT = "You are a helpful assistant who will provide prompts to an image generator."
 
+#: Latent channels of the Wan2.1 VAE (``z_dim``; model_spec §1.4).
+LATENT_CHANNELS = 16
+
 #: Revision of the Cosmos-Predict2.5-2B checkpoint in the diffusers layout (model_spec §1.1).
 COSMOS_REVISION = "diffusers/base/post-trained"
 
@@ -89,7 +92,7 @@ class VideoDiTConfig:
 
 @dataclasses.dataclass
 class VAEConfig:
-    """Wan2.1 VAE (diffusers ``AutoencoderKLWan``; model_spec §1.4). Frozen.
+    """Wan2.1 VAE (diffusers ``AutoencoderKLWan``; model_spec §1.4). Frozen in policy training.
 
     Attributes:
         base_dim: first-stage channels (96).
@@ -97,17 +100,38 @@ class VAEConfig:
         num_res_blocks: residual blocks per stage (2).
         cond_latent: how the condition latent is drawn from the encoder's Gaussian: ``"sample"``
             (mean + std·ε, as the authors' code: ``Cosmos25.py:326``) or ``"mean"``.
+        pretrained: a local ``AutoencoderKLWan`` directory (diffusers layout: ``config.json`` +
+            weights), e.g. one written by ``dit4dit train-vae``; it replaces the VAE of
+            ``pretrained_dir`` or the random initialisation. Its shape fields must match these.
+        latents_mean: per-channel latent mean μ (16 values) of the ``(x − μ)/σ`` normalisation;
+            None = the VAE's own ``config.latents_mean`` (Wan2.1's values for a fresh VAE; a
+            ``pretrained`` VAE's stored ones). Filled in from a ``pretrained`` VAE when a policy is
+            built, so that a checkpoint's config is self-contained.
+        latents_std: per-channel latent standard deviation σ (16 values, > 0); None as above.
     """
 
     base_dim: int = 96
     dim_mult: tuple[int, ...] = (1, 2, 4, 4)
     num_res_blocks: int = 2
     cond_latent: Literal["sample", "mean"] = "sample"
+    pretrained: Path | None = None
+    latents_mean: tuple[float, ...] | None = None
+    latents_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _positive(self, "base_dim", "num_res_blocks")
         if len(self.dim_mult) != 4:
             raise ValueError(f"dim_mult must have 4 stages (8× spatial, 4× temporal), got {self.dim_mult}")
+        for name in ("latents_mean", "latents_std"):
+            value = getattr(self, name)
+            if value is not None and len(value) != LATENT_CHANNELS:
+                raise ValueError(
+                    f"{name} must have {LATENT_CHANNELS} values (one per latent channel), got {len(value)}"
+                )
+        if self.latents_std is not None and not all(s > 0 for s in self.latents_std):
+            raise ValueError(f"latents_std must be > 0 in every channel, got {self.latents_std}")
+        if (self.latents_mean is None) != (self.latents_std is None):
+            raise ValueError("latents_mean and latents_std must be set together (or both null)")
 
 
 @dataclasses.dataclass

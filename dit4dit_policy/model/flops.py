@@ -49,7 +49,9 @@ def meta_policy(cfg: ModelConfig) -> DiT4DiTPolicy:
     """A policy of ``cfg`` whose weights are ``meta`` tensors (no memory, no real compute)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    cfg = dataclasses.replace(cfg, pretrained_dir=None, dtype="float32")
+    cfg = dataclasses.replace(
+        cfg, pretrained_dir=None, dtype="float32", vae=dataclasses.replace(cfg.vae, pretrained=None)
+    )
     feature_timestep(cfg.video.sigma_max, cfg.video.sigma_min)  # computed (and cached) off the meta device
     with torch.device("meta"):
         backbone = build_backbone(cfg)

@@ -253,3 +253,22 @@ class G1TabletopEnv(gymnasium.Env):
             "elapsed_s": self.elapsed_s,
             "metrics": self.task.metrics(),
         }
+
+
+def task_instructions(task: str, seeds: int = 200) -> list[str]:
+    """The distinct instructions ``task`` produces over seeds ``0 … seeds-1`` (sorted; no rendering).
+
+    For caching a policy's prompt embeddings ahead of an evaluation (``dit4dit cache-prompts``).
+
+    Raises:
+        ValueError: unknown task name.
+    """
+    env = G1TabletopEnv(task, render_mode=None)
+    try:
+        found = set()
+        for seed in range(seeds):
+            _, info = env.reset(seed=seed)
+            found.add(info["instruction"])
+        return sorted(found)
+    finally:
+        env.close()

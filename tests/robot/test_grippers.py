@@ -215,3 +215,11 @@ def test_factory_kinds(dds_domain):
         make_grippers(GripperConfig(kind="dex1"), None)
     left, right = make_grippers(GripperConfig(kind="dex1"), DdsSession(dds_domain))
     assert left.cmd_topic == "rt/dex1/left/cmd" and right.state_topic == "rt/dex1/right/state"
+
+
+def test_example_calibration_file_loads():
+    from dit4dit_policy.resources import share_path
+    from dit4dit_policy.robot.grippers.dynamixel import load_calibration
+
+    cal = load_calibration(share_path("calibration", "gripper_dynamixel.example.yaml"))
+    assert cal.to_ticks(0.0) == cal.closed_ticks and cal.to_ticks(1.0) == cal.open_ticks

@@ -22,8 +22,32 @@ def test_every_config_loads(path):
         "robocasa_gr1": "gr1_29dof",
         "g1_finetune": "g1_16dof",
         "sim_tiny": "g1_16dof",
+        "demo_policy": "g1_16dof",
     }
     assert model.embodiment == expected[path.stem]
+
+
+VAE_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "config/train/vae").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", VAE_CONFIGS, ids=[p.stem for p in VAE_CONFIGS])
+def test_every_vae_config_loads(path):
+    from dit4dit_policy.train.vae import load_vae_train_config
+
+    cfg = load_vae_train_config(path)
+    assert cfg.datasets and cfg.model_config().preset == "tiny"
+
+
+def test_demo_policy_uses_the_trained_vae():
+    """The bundled policy's recipe reads the VAE its VAE config writes, from the same frame cache."""
+    from dit4dit_policy.train.vae import load_vae_train_config
+
+    root = Path(__file__).resolve().parents[2] / "config/train"
+    policy = load_train_config(root / "demo_policy.yaml")
+    vae = load_vae_train_config(root / "vae/demo_policy.yaml")
+    assert policy.model_config().vae.pretrained == vae.output_dir / "vae"
+    assert policy.data.frame_cache_dir == vae.frame_cache_dir
+    assert policy.data.datasets == vae.datasets
 
 
 def test_configs_present():
