@@ -93,3 +93,37 @@ def read_metrics(path: Path, split: str = "train") -> list[dict[str, Any]]:
     """Records of one split from a ``metrics.jsonl`` (tests, reports)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return [r for r in rows if r.get("split") == split]
+
+
+_SUMMARY_KEYS = ("loss", "action_loss", "video_loss")
+
+
+def summarize_metrics(path: Path, window: int = 250) -> dict[str, Any]:
+    """A compact training-log summary of a ``metrics.jsonl`` (written as ``training_summary.json``).
+
+    Args:
+        path: the run's ``metrics.jsonl``.
+        window: steps per row of the training-loss table.
+
+    Returns:
+        ``{"steps", "wall_time_s", "samples_per_s_median", "train": [{"steps": "a-b", loss means…}],
+        "val": [{"step", losses…}]}``; ``wall_time_s`` spans the first to the last record (so it
+        excludes the first ``log_every`` steps and includes validation and checkpoint time).
+    """
+    import statistics
+
+    train, val = read_metrics(path, "train"), read_metrics(path, "val")
+    rows = []
+    for start in range(0, train[-1]["step"] if train else 0, window):
+        chunk = [r for r in train if start < r["step"] <= start + window]
+        if chunk:
+            row: dict[str, Any] = {"steps": f"{start + 1}-{chunk[-1]['step']}"}
+            row.update({k: statistics.fmean(r.get(k, 0.0) for r in chunk) for k in _SUMMARY_KEYS})
+            rows.append(row)
+    return {
+        "steps": train[-1]["step"] if train else 0,
+        "wall_time_s": (train[-1]["time"] - train[0]["time"]) if len(train) > 1 else 0.0,
+        "samples_per_s_median": statistics.median(r["samples_per_s"] for r in train) if train else 0.0,
+        "train": rows,
+        "val": [{"step": r["step"], **{k: r.get(k) for k in _SUMMARY_KEYS}} for r in val],
+    }

@@ -11,6 +11,7 @@ perturbs the training RNG stream.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ from dit4dit_policy.data.samples import ClipDataset, ModelBatchCollator, SampleS
 from dit4dit_policy.train import checkpointing
 from dit4dit_policy.train.config import TrainConfig
 from dit4dit_policy.train.loaders import DataPosition, EpochBatchSampler, FixedBatchSampler, make_loader
-from dit4dit_policy.train.metrics import MetricsLogger
+from dit4dit_policy.train.metrics import MetricsLogger, summarize_metrics
 from dit4dit_policy.train.optim import build_optimizer
 from dit4dit_policy.train.policy_io import (
     LossModule,
@@ -367,6 +368,11 @@ class Trainer:
                 metrics.close()
         if not (checkpointing.checkpoint_root(self.output_dir) / f"step-{step:07d}").exists():
             self._save(step, position)
+        if self.is_main:
+            summary = summarize_metrics(
+                self.output_dir / "metrics.jsonl", max(loop.save_every, loop.log_every)
+            )
+            (self.output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return {
             "step": step,
             "loss": last_loss,

@@ -52,6 +52,10 @@ def test_loss_falls_resume_is_exact_and_validation_is_isolated(train_dataset, tm
     assert sorted(reference) == list(range(1, 21))
     assert [r["step"] for r in read_metrics(full / "metrics.jsonl", "val")] == [5, 10, 15, 20]
     assert [s for s, _ in checkpointing.complete_checkpoints(full)] == [10, 20]
+    log = json.loads((full / "training_summary.json").read_text())  # the training-log summary
+    assert log["steps"] == 20 and [r["steps"] for r in log["train"]] == ["1-10", "11-20"]
+    assert log["train"][0]["loss"] == pytest.approx(sum(reference[s] for s in range(1, 11)) / 10)
+    assert [r["step"] for r in log["val"]] == [5, 10, 15, 20]
     state = json.loads((full / "checkpoints/step-0000010/trainer_state.json").read_text())
     assert state["step"] == 10 and state["world_size"] == 1
     held_out = set(trainer.val_episodes)
