@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or resume) the protocol, then write the report."""
+    import os
+
+    # Offscreen rendering without a display (reference/environment.md "MuJoCo"); keep a user's choice.
+    os.environ.setdefault("MUJOCO_GL", "egl")
     from dit4dit_policy.errors import ConfigError
     from dit4dit_policy.evaluation import cli_support
     from dit4dit_policy.evaluation.report import build_report

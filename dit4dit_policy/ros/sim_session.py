@@ -56,7 +56,9 @@ class SimSessionConfig:
         device: torch device of the policy ("cpu" without a GPU).
         record_video: write an mp4 of each rollout's ego frames.
         image_width, image_height: rendered ego image size [px] (match the checkpoint's training data).
-        extra_time_s: time allowed beyond the task's time limit for ramping in [s].
+        extra_time_s: time the policy may run beyond the task's time limit [s] (0: the limit of the
+            evaluation protocol; the clock starts when the controller runs the policy, after the
+            ramp-in and the move to the start pose).
         startup_timeout_s: longest wait for the graph to come up [s].
         node_params: extra ``--param`` overrides per process name, e.g. {"policy": ["trigger=rate"]}.
     """
@@ -72,7 +74,7 @@ class SimSessionConfig:
     record_video: bool = True
     image_width: int = 160
     image_height: int = 120
-    extra_time_s: float = 4.0
+    extra_time_s: float = 0.0
     startup_timeout_s: float = 120.0
     node_params: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
@@ -83,6 +85,8 @@ class SimSessionConfig:
             raise ValueError(f"rollouts must be >= 1, got {self.rollouts}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.extra_time_s < 0:
+            raise ValueError(f"extra_time_s must be >= 0, got {self.extra_time_s}")
 
 
 @dataclasses.dataclass
@@ -207,10 +211,20 @@ class SimSession:
             ],
             grace_s=10.0,
         )
+        from dit4dit_policy.sim.env import READY_STATE
+
+        # Every episode starts from the tasks' ready pose, as the demonstrations do: after a reset
+        # the simulated robot's own controller lets the arms sag towards its default pose until the
+        # ramp-in completes, so the controller moves them back (MOVE_TO_START) before the policy runs.
+        start_pose = "[" + ",".join(f"{v:.6g}" for v in READY_STATE) + "]"
         self._node(
             "controller_node",
             "controller",
-            [f"controller.link.domain_id={d}", "controller.link.interface=lo"],
+            [
+                f"controller.link.domain_id={d}",
+                "controller.link.interface=lo",
+                f"controller.supervisor.start_pose={start_pose}",
+            ],
             grace_s=20.0,
         )
         self._node("camera_node", "camera", ["source=sim"], grace_s=5.0)
