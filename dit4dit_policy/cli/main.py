@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    _terminate_cleanly()
     try:
         return int(module.run(args) or 0)
     except (Dit4ditError, ConfigError, FileNotFoundError) as exc:
@@ -109,6 +110,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dit4dit: interrupted", file=sys.stderr)
         return 130
+
+
+def _terminate_cleanly() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so that ``finally`` blocks run.
+
+    E.g. the node processes of ``dit4dit sim`` / ``eval sim --graph`` are then stopped and the
+    controller ramps out. A handler someone else installed is left alone.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def _on_sigterm(_signum: int, _frame: object) -> None:
+        print("dit4dit: terminated (SIGTERM); stopping", file=sys.stderr)
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from typing import IO
 
 logger = logging.getLogger(__name__)
 
+#: Environment variable naming the pid whose exit makes a node process shut down (see ProcessGroup).
+PARENT_PID_ENV = "DIT4DIT_PARENT_PID"
+
 
 @dataclasses.dataclass
 class ManagedProcess:
@@ -84,7 +87,9 @@ class ProcessGroup:
     def __init__(self, log_dir: str | Path, env: Mapping[str, str] | None = None) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, **(env or {})}
+        # Children watch this pid (dds_backend.runner): if this process dies without stopping them
+        # (SIGKILL, a crash), they shut down cleanly — the controller ramps out — instead of orphaning.
+        self.env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}
         self.processes: list[ManagedProcess] = []
 
     def __enter__(self) -> ProcessGroup:

@@ -2,13 +2,17 @@
 
 Autostart: configure → activate, spin until SIGINT/SIGTERM or the node asks to stop, then
 deactivate → cleanup → shutdown, so every node's safety action (e.g. the controller's ramp-out)
-runs on Ctrl-C as well.
+runs on Ctrl-C as well. A node started by :class:`~dit4dit_policy.ros.processes.ProcessGroup`
+also shuts down that way when the starting process is gone (killed or crashed), so no orphaned
+controller keeps commanding the arms.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from typing import Any
 
 from dit4dit_policy.ros.dds_backend.graph import DdsGraph
@@ -45,6 +49,7 @@ def run_node(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_signal)
         signal.signal(signal.SIGTERM, _on_signal)
+    _watch_parent(graph)
 
     code = 0
     try:
@@ -61,3 +66,37 @@ def run_node(
         graph.close()
     graph.logger.info("stopped (%s)", graph.shutdown_reason or "transition failure")
     return code or int(getattr(node, "exit_code", 0) or 0)
+
+
+#: How often a node checks that the process that started it is still alive [s].
+PARENT_CHECK_PERIOD_S = 0.5
+
+
+def _watch_parent(graph: DdsGraph) -> None:
+    """Request shutdown once the pid in ``DIT4DIT_PARENT_PID`` has exited (no-op without it)."""
+    from dit4dit_policy.ros.processes import PARENT_PID_ENV
+
+    value = os.environ.get(PARENT_PID_ENV, "")
+    if not value.isdigit():
+        return
+    parent = int(value)
+
+    def alive() -> bool:
+        if os.getppid() != parent:  # re-parented: the parent is gone
+            return False
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch() -> None:
+        while not graph.shutdown_requested:
+            if not alive():
+                graph.request_shutdown(f"parent process {parent} exited")
+                return
+            time.sleep(PARENT_CHECK_PERIOD_S)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
