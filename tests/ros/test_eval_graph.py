@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from dit4dit_policy import schema
-
 from dit4dit_policy.data.lerobot_dataset import LeRobotDataset
 from dit4dit_policy.evaluation.config import EvalConfig, ProtocolConfig, TaskSpec
 from dit4dit_policy.evaluation.runner import run_protocol

@@ -10,5 +10,6 @@ from dit4dit_policy.sim.env import READY_STATE
 
 
 def test_sim_launch_parameters_start_at_the_ready_pose():
-    params = yaml.safe_load(share_path("config", "sim.yaml").read_text())["controller_node"]["ros__parameters"]
+    launch_params = yaml.safe_load(share_path("config", "sim.yaml").read_text())
+    params = launch_params["controller_node"]["ros__parameters"]
     assert np.allclose(params["controller"]["supervisor"]["start_pose"], READY_STATE)
