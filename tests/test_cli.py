@@ -60,6 +60,29 @@ def test_user_error_exit_1(monkeypatch, capsys):
     assert "unknown key 'x'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("module", "group"), [("cyclonedds", "robot"), ("mujoco.viewer", "sim"), ("torch", "model")]
+)
+def test_missing_optional_dependency_is_a_user_error(monkeypatch, capsys, module, group):
+    def need(args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+    monkeypatch.setattr(cli_main, "discover", lambda: [_fake_command(need)])
+    assert cli_main.main(["fake"]) == 1
+    err = capsys.readouterr().err
+    assert f"'{module.split('.')[0]}'" in err and f"dit4dit_policy[{group}]" in err
+    assert "`dit4dit fake`" in err
+
+
+def test_missing_internal_module_still_raises(monkeypatch):
+    def broken(args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError("No module named 'dit4dit_policy.nope'", name="dit4dit_policy.nope")
+
+    monkeypatch.setattr(cli_main, "discover", lambda: [_fake_command(broken)])
+    with pytest.raises(ModuleNotFoundError):
+        cli_main.main(["fake"])
+
+
 def test_overrides_passed_through(monkeypatch):
     seen = {}
 

@@ -39,6 +39,30 @@ GROUP_HELP = {
 
 _PRIVATE = {"main"}
 
+#: Top-level module of an optional dependency → the setup.py extras group that installs it.
+OPTIONAL_MODULES = {
+    "torch": "model",
+    "diffusers": "model",
+    "transformers": "model",
+    "safetensors": "model",
+    "accelerate": "train",
+    "tensorboard": "train",
+    "deepspeed": "deepspeed",
+    "cyclonedds": "robot",
+    "cv2": "robot",
+    "dynamixel_sdk": "robot",
+    "mujoco": "sim",
+    "mink": "sim",
+    "gymnasium": "sim",
+    "pyarrow": "data",
+    "av": "data",
+    "onnx": "export",
+    "onnxruntime": "export",
+    "websockets": "teleop",
+    "cryptography": "teleop",
+    "matplotlib": "eval",
+}
+
 
 def discover() -> list[ModuleType]:
     """Import every subcommand module of this package, sorted by command path."""
@@ -107,9 +131,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Dit4ditError, ConfigError, FileNotFoundError) as exc:
         print(f"dit4dit: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        message = missing_dependency_message(exc, args)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("dit4dit: interrupted", file=sys.stderr)
         return 130
+
+
+def missing_dependency_message(exc: ModuleNotFoundError, args: argparse.Namespace) -> str | None:
+    """The user-facing error for an optional dependency that is not installed, else ``None``.
+
+    A base ``pip install dit4dit_policy`` has only numpy and PyYAML; each command imports the
+    libraries it needs inside ``run``. A missing one is a user error (exit 1) naming the module and
+    the extras group that installs it (setup.py ``EXTRAS``), not a traceback.
+    """
+    top = (exc.name or "").split(".")[0]
+    group = OPTIONAL_MODULES.get(top)
+    if group is None:
+        return None
+    command = " ".join(args._module.COMMAND)
+    hint = " (0.10.x: Unitree's side cannot talk to 11.x)" if top == "cyclonedds" else ""
+    return (
+        f"dit4dit: error: `dit4dit {command}` needs the Python module '{top}'{hint}, which is not "
+        f"installed: pip install 'dit4dit_policy[{group}]' (or '[all]'; `make demo` sets up everything)"
+    )
 
 
 def _terminate_cleanly() -> None:

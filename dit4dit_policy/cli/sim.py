@@ -7,7 +7,8 @@ Example::
 
 Prints each rollout's success, duration and latency figures; writes results.json, one mp4 per
 rollout under videos/ and each process's log under logs/. Ctrl-C stops everything cleanly (the
-controller ramps out).
+controller ramps out). A node process that dies stops the others the same way; the command then
+exits 1 naming the process and the end of its log (rollouts finished before it are in results.json).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ HELP = "run the camera, policy and controller nodes as processes against the MuJ
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the command's arguments."""
-    parser.add_argument("--task", default="pick_place", help="simulator task (see `dit4dit demos --help`)")
+    parser.add_argument(
+        "--task",
+        default="close_drawer",
+        help="simulator task (listed by `dit4dit demos --help`); default close_drawer, the bundled "
+        "policy's task",
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", type=Path, default=None, help="DiT4DiT checkpoint directory")
     source.add_argument(
@@ -50,6 +56,8 @@ def _checkpoint_and_policy(args: argparse.Namespace) -> tuple[str, str]:
     from dit4dit_policy.errors import CheckpointError
 
     if args.checkpoint is not None:
+        if not args.checkpoint.is_dir():
+            raise CheckpointError(f"--checkpoint: {args.checkpoint} is not a checkpoint directory")
         return "checkpoint", str(args.checkpoint)
     if args.policy == "scripted":
         return "scripted", ""
@@ -106,11 +114,8 @@ def run(args: argparse.Namespace) -> int:
         results = session.run(on_result=report)
     codes = session.group.processes and {p.name: p.returncode for p in session.group.processes}
     successes = sum(r.success for r in results)
-    violations = (
-        sum(r.safety_violations for r in results)
-        + len(session.monitor.violations)
-        - sum(r.safety_violations for r in results)
-    )
+    # The independent monitor saw every command on the wire, in and between rollouts.
+    violations = len(session.monitor.violations)
     print(f"success {successes}/{len(results)}; safety violations {violations}; process exit codes {codes}")
     print(f"results: {config.out_dir / 'results.json'}")
     return 0 if violations == 0 and all(c == 0 for c in (codes or {}).values()) else 1

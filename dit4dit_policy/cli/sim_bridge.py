@@ -3,11 +3,12 @@
 Example::
 
     dit4dit sim-bridge --task pick_place --seed 3            # real time, until Ctrl-C
-    dit4dit sim-bridge --fast --duration 10 --camera.rate=0  # as fast as possible, no camera
+    dit4dit sim-bridge --fast --duration 10                  # as fast as possible
 
 Topics: rt/lowstate (500 Hz), rt/arm_sdk and rt/lowcmd (CRC checked), rt/dex1/{left,right}/cmd|state,
 rt/dit4dit/sim/command (``reset [<task>] [<seed>]``, ``status``) and rt/dit4dit/sim/status (JSON).
-Ego frames are rendered for a frame sink; the ROS layer publishes them as the ego image topic
+This command renders no camera (it has no frame sink); the bridge node
+(``dit4dit_policy.ros.sim_bridge_node``) renders ego frames and publishes them as an image topic
 (docs/simulation.md). Other options: ``--config FILE`` (BridgeConfig YAML) and ``--key=value``
 overrides, e.g. ``--scene.image_width=224 --scene.image_height=224 --gravity_feedforward=false``.
 """

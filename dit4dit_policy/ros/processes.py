@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from dit4dit_policy.errors import Dit4ditError
+
 logger = logging.getLogger(__name__)
 
 #: Environment variable naming the pid whose exit makes a node process shut down (see ProcessGroup).
@@ -72,8 +74,12 @@ def node_argv(module: str, domain_id: int, params: Sequence[str] = (), interface
     return argv
 
 
-class ProcessDiedError(RuntimeError):
-    """A managed process exited while the group was running."""
+class ProcessDiedError(Dit4ditError, RuntimeError):
+    """A managed process exited while the group was running.
+
+    A ``Dit4ditError``: the ``dit4dit`` commands that run a node graph report it as a one-line cause
+    plus the process's log tail and exit 1, instead of a traceback.
+    """
 
 
 class ProcessGroup:
@@ -125,7 +131,9 @@ class ProcessGroup:
         for proc in self.processes:
             code = proc.returncode
             if code is not None:
-                raise ProcessDiedError(f"{proc.name} exited with code {code}:\n{proc.tail()}")
+                raise ProcessDiedError(
+                    f"{proc.name} exited with code {code} (log: {proc.log_path}):\n{proc.tail()}"
+                )
 
     def stop(self) -> dict[str, int | None]:
         """SIGINT each process in reverse start order, escalate on timeout; returns exit codes by name."""

@@ -15,9 +15,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RCLPY_PYTHON = ROOT / ".venv-rclpy" / "bin" / "python"
 
-pytestmark = pytest.mark.skipif(
-    not RCLPY_PYTHON.exists(), reason="no .venv-rclpy with the ROS 2 wheels (scripts/setup_env.sh makes it)"
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def _rclpy_available():
+    """Skip, with the reason, unless .venv-rclpy exists and its rclpy and messages import."""
+    if not RCLPY_PYTHON.exists():
+        pytest.skip("no .venv-rclpy with the ROS 2 wheels (scripts/setup_env.sh makes it on Python 3.11)")
+    probe = subprocess.run(
+        [str(RCLPY_PYTHON), "-c", "import rclpy, rclpy.lifecycle, sensor_msgs.msg, diagnostic_msgs.msg"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if probe.returncode != 0:
+        tail = (probe.stderr or probe.stdout).strip().splitlines()[-1:] or ["no output"]
+        pytest.skip(f".venv-rclpy exists but rclpy does not import there: {tail[0]}")
 
 
 def _env(domain):
