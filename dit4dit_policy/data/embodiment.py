@@ -63,6 +63,10 @@ class Embodiment:
         binary_action_dims: action dims thresholded at 0.5 after un-normalisation (LIBERO gripper,
             model_spec §4 "Output un-normalisation").
         joint_names: names of the raw action dims (for messages and reports), if known.
+        key_aliases: other spellings of a key in modality.json files as ``("state.<key>",
+            (per-dimension keys, in order))`` pairs; used when the key itself is absent or has
+            another width (starVLA/DiT4DiT's LIBERO ``modality.json`` names every dimension:
+            ``x, y, z, roll, pitch, yaw, pad, gripper``).
     """
 
     name: str
@@ -72,6 +76,7 @@ class Embodiment:
     raw_action_dims: tuple[int, ...] = ()
     binary_action_dims: tuple[int, ...] = ()
     joint_names: tuple[str, ...] = ()
+    key_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         state_dim = _contiguous(self.state_keys, "state")
@@ -144,6 +149,15 @@ EMBODIMENTS = MappingProxyType(
             video_keys=("observation.images.image", "observation.images.wrist_image"),
             raw_action_dims=(6,),
             binary_action_dims=(6,),
+            # starVLA/DiT4DiT examples/LIBERO/train_files/modality.json spells out every dim; its
+            # state "pad" + "gripper" are the two gripper joints, its 1-D action "gripper" matches.
+            key_aliases=(
+                ("state.eef_pos", ("x", "y", "z")),
+                ("state.eef_rot", ("roll", "pitch", "yaw")),
+                ("state.gripper", ("pad", "gripper")),
+                ("action.delta_pos", ("x", "y", "z")),
+                ("action.delta_rot", ("roll", "pitch", "yaw")),
+            ),
         ),
     }
 )

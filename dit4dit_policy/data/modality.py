@@ -16,6 +16,7 @@ order or in several columns still maps to the model's state/action layout. Torch
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -150,15 +151,18 @@ class ModalityMap:
         default_column: str,
     ) -> tuple[_Gather, ...]:
         entries = modality.get(section) or {}
+        aliases = dict(self.embodiment.key_aliases)
         plan = []
         for key in keys:
-            if key.name not in entries:
+            entry = entries.get(key.name)
+            if entry is None or int(entry["end"]) - int(entry["start"]) != key.size:
+                entry = self._alias_entry(section, key, entries, aliases) or entry
+            if entry is None:
                 raise SchemaMismatchError(
                     f"modality mapping lacks '{section}.{key.name}' needed by embodiment "
                     f"'{self.embodiment.name}' "
                     f"(has {sorted(entries)})"
                 )
-            entry = entries[key.name]
             start, stop = int(entry["start"]), int(entry["end"])
             column = entry.get("original_key", default_column)
             if stop - start != key.size:
@@ -177,6 +181,28 @@ class ModalityMap:
                 )
             plan.append(_Gather(column, start, stop))
         return tuple(plan)
+
+    @staticmethod
+    def _alias_entry(
+        section: str, key: KeySlice, entries: Mapping[str, Any], aliases: Mapping[str, tuple[str, ...]]
+    ) -> dict[str, Any] | None:
+        """One ``{start, end, original_key}`` entry made of a key's per-dimension aliases.
+
+        ``None`` unless the aliases are all present, adjacent in order and in one column.
+        """
+        names = aliases.get(f"{section}.{key.name}")
+        if not names or not all(name in entries for name in names):
+            return None
+        parts = [entries[name] for name in names]
+        columns = {part.get("original_key") for part in parts}
+        adjacent = all(int(a["end"]) == int(b["start"]) for a, b in itertools.pairwise(parts))
+        if len(columns) != 1 or not adjacent:
+            return None
+        entry = {"start": int(parts[0]["start"]), "end": int(parts[-1]["end"])}
+        column = columns.pop()
+        if column is not None:
+            entry["original_key"] = column
+        return entry
 
     @property
     def columns(self) -> list[str]:

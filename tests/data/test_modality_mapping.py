@@ -84,3 +84,42 @@ def test_dataset_modality_is_used(tmp_path):
     data = ds.episode_data(0)
     assert mapping.state_of(data).shape == (6, 8) and mapping.action_of(data).shape == (6, 7)
     assert match_embodiment(ds.modality) == "franka_libero"
+
+
+def _per_dimension(names, start=0):
+    return {name: {"start": start + i, "end": start + i + 1} for i, name in enumerate(names)}
+
+
+def test_starvla_libero_per_dimension_modality_maps_to_franka():
+    # The layout of starVLA/DiT4DiT's examples/LIBERO/train_files/modality.json: one key per dim,
+    # no original_key (the default columns), state = eef xyz, rpy, pad + gripper (the two gripper
+    # joints), then 7 arm joints; action = xyz, rpy, gripper.
+    franka = get_embodiment("franka_libero")
+    features = embodiment_features(franka, image_shape=(32, 32, 3))
+    features["observation.state"] = {"dtype": "float32", "shape": (15,), "names": None}
+    modality = {
+        "state": {
+            **_per_dimension(["x", "y", "z", "roll", "pitch", "yaw", "pad", "gripper"]),
+            **_per_dimension([f"joint_{i}" for i in range(7)], start=8),
+        },
+        "action": _per_dimension(["x", "y", "z", "roll", "pitch", "yaw", "gripper"]),
+        "video": {
+            "primary_image": {"original_key": "observation.images.image"},
+            "wrist_image": {"original_key": "observation.images.wrist_image"},
+        },
+        "annotation": {"human.action.task_description": {"original_key": "task_index"}},
+    }
+    mapping = ModalityMap(franka, modality, features)
+    state = np.arange(3 * 15, dtype=np.float32).reshape(3, 15)
+    action = -np.arange(3 * 7, dtype=np.float32).reshape(3, 7)
+    columns = {"observation.state": state, "action": action}
+    np.testing.assert_array_equal(mapping.state_of(columns), state[:, :8])
+    np.testing.assert_array_equal(mapping.action_of(columns), action)
+
+    # Aliases must be adjacent and complete: a gap or a missing dim is still a named error.
+    broken = {**modality, "state": {k: v for k, v in modality["state"].items() if k != "pad"}}
+    with pytest.raises(SchemaMismatchError, match=r"'state\.gripper' has 1 dims"):
+        ModalityMap(franka, broken, features)
+    shuffled = {**modality, "state": {**modality["state"], "y": {"start": 9, "end": 10}}}
+    with pytest.raises(SchemaMismatchError, match=r"lacks 'state\.eef_pos'"):
+        ModalityMap(franka, shuffled, features)
