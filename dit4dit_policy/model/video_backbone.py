@@ -9,13 +9,25 @@ Conventions (model_spec §1-3, §9):
   authors encode the frame zero-padded to the clip length (e.g. 1 + 8 zero frames) and keep latent
   0; the Wan VAE is causal, so latent 0 depends on pixel frame 0 only and the one-frame encode is
   identical at ~1/9 of the cost (tested). In training, the condition latent is latent 0 of the
-  ground-truth clip encode for the same reason (the authors run a separate padded encode).
+  ground-truth clip encode for the same reason (the authors run a separate padded encode). The
+  draw mean + std·ε is computed in the VAE dtype, as diffusers' ``latent_dist.sample()`` does, and
+  only then cast to fp32 (``Cosmos25.py`` ``prepare_latents``: ``torch.cat(...).to(float32)``).
 * Feature extraction: latent frame 0 = condition at timestep 1e-4 with condition-mask 1, future
   latent frames = pure N(0, I) at τ_f = UniPC(σ_max = 200).sigmas[0] = 200/201 (§2), blocks
   0..k only, output (B, S, D) detached — the action loss never reaches the video DiT (§7.1).
 * Video loss: per-sample τ_v, ``x_τ = (1 − τ)·x₀ + τ·z`` on the future latents (x₀ = the clip
   encode's **mean**), condition frame pinned at 1e-4, target ``z − x₀``, plain MSE over the future
   frames (§3).
+* Timestep precision (authors' code, ``Cosmos25.py:630-646``; §1.3): they cast the future frames'
+  σ to the transformer dtype (``sigma_t = torch.tensor(sigmas[i]).to(dtype=transformer_dtype)``; in
+  the video loss ``t_B1T11.to(dtype=transformer_dtype)``) and then mix it with the fp32 condition
+  timestep (``cond_indicator·cond_timestep + (1 − cond_indicator)·σ`` — ``cond_indicator`` comes
+  from ``prepare_latents(dtype=float32)``), so the transformer receives an fp32 tensor holding
+  **1e-4 exactly (fp32) on the condition frame and dtype-rounded σ on the future frames**. With a
+  bf16 DiT (GPU default) τ_f is therefore bf16(200/201) = 0.99609375, not 0.995025, and τ_v is
+  rounded to bf16 in the loss's timestep (the interpolant ``x_τ`` still uses the fp32 τ_v, as
+  theirs does). We round the same way, so our path and :mod:`~dit4dit_policy.model.reference`
+  feed identical timesteps; in fp32 nothing changes.
 """
 
 from __future__ import annotations
@@ -128,7 +140,7 @@ class VideoBackbone(nn.Module):
         """Normalised condition latent from latent frame 0's posterior.
 
         Args:
-            mean: (B, 16, ≥1, h, w) posterior mean; frame 0 is used.
+            mean: (B, 16, ≥1, h, w) posterior mean (float32 holding VAE-dtype values); frame 0 is used.
             std: posterior standard deviation, same shape.
             eps: (B, 16, 1, h, w) N(0, I) noise for ``cond_latent: sample`` (ignored for ``mean``).
 
@@ -139,7 +151,9 @@ class VideoBackbone(nn.Module):
         if self.cond_latent_mode == "sample":
             if eps is None:
                 raise ValueError("cond_latent 'sample' needs eps of shape (B, 16, 1, h, w)")
-            latent = latent + std[:, :, :1] * eps
+            # diffusers' ``latent_dist.sample()`` computes mean + std·ε in the VAE dtype (bf16 on GPU).
+            vae_dtype = self.vae.encoder.conv_in.weight.dtype
+            latent = (latent.to(vae_dtype) + std[:, :, :1].to(vae_dtype) * eps.to(vae_dtype)).float()
         return self.normalize(latent)
 
     def encode_condition(self, frame: torch.Tensor, eps: torch.Tensor | None) -> torch.Tensor:
@@ -160,15 +174,17 @@ class VideoBackbone(nn.Module):
     def _inputs(
         self, cond: torch.Tensor, future: torch.Tensor, future_tau: torch.Tensor
     ) -> cf.EmbeddedInputs:
-        """Embed [condition | future] latents with per-frame timesteps [1e-4 | τ]."""
+        """Embed [condition | future] latents with per-frame timesteps [1e-4 | τ in the DiT dtype]."""
         batch, _, frames_future, h, w = future.shape
         frames = 1 + frames_future
         latents = torch.cat([cond, future.to(cond.dtype)], dim=2).to(self.dtype)
         condition_mask = torch.zeros(batch, 1, frames, h, w, dtype=self.dtype, device=cond.device)
         condition_mask[:, :, 0] = 1
+        # The authors cast σ (and τ_v) to the transformer dtype before mixing it with the fp32
+        # condition timestep; the result is fp32 again (see the module docstring).
         timestep = torch.empty(batch, 1, frames, 1, 1, dtype=torch.float32, device=cond.device)
         timestep[:, :, 0] = self.cond_timestep
-        timestep[:, :, 1:] = future_tau.float().view(batch, 1, 1, 1, 1)
+        timestep[:, :, 1:] = future_tau.to(self.dtype).float().view(batch, 1, 1, 1, 1)
         padding_mask = torch.zeros(1, 1, 8 * h, 8 * w, dtype=self.dtype, device=cond.device)
         return cf.embed_inputs(self.transformer, latents, condition_mask, timestep, padding_mask)
 

@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from dit4dit_policy.errors import CheckpointError
+from dit4dit_policy.model.build import build_policy
 from dit4dit_policy.model.checkpoint import (
     AUTHORS_KEY_MAP,
     export_authors_state_dict,
     load_authors_checkpoint,
     load_policy,
+    policy_state,
     save_checkpoint,
 )
 from dit4dit_policy.model.policy import DiT4DiTPolicy
@@ -126,21 +128,102 @@ def test_missing_and_unexpected_keys_are_listed(tiny_policy, tmp_path, tiny_conf
         load_policy(target)
 
 
+#: Concrete key names of the authors' state dict, derived from their module code (D4D @ 0362b34):
+#: ``DiT4DiT.py`` (``backbone_interface`` / ``action_model``), ``Cosmos25.py`` (``extractor.{transformer,
+#: vae, text_encoder}``, model_spec §5 "Frozen"), diffusers' Cosmos/Wan module names, and
+#: ``ActionDiT.py:211-250`` / ``cross_attention_dit.py`` for the action head (``model`` = their ``DiT``
+#: with ``timestep_encoder``, ``transformer_blocks``, ``proj_out_1``/``proj_out_2``; ``state_encoder``,
+#: ``action_encoder`` (layer1-3), ``action_decoder`` (layer1-2), ``position_embedding``).
+AUTHORS_KEYS = (
+    "backbone_interface.extractor.transformer.transformer_blocks.0.attn1.to_q.weight",
+    "backbone_interface.extractor.transformer.transformer_blocks.0.attn2.to_k.weight",
+    "backbone_interface.extractor.transformer.crossattn_proj.0.weight",
+    "backbone_interface.extractor.transformer.patch_embed.proj.weight",
+    "backbone_interface.extractor.transformer.time_embed.t_embedder.linear_1.weight",
+    "backbone_interface.extractor.transformer.proj_out.weight",
+    "backbone_interface.extractor.vae.encoder.conv_in.weight",
+    "backbone_interface.extractor.vae.quant_conv.weight",
+    "backbone_interface.extractor.text_encoder.model.language_model.layers.0.self_attn.q_proj.weight",
+    "action_model.model.timestep_encoder.timestep_embedder.linear_1.weight",
+    "action_model.model.transformer_blocks.0.norm1.linear.weight",
+    "action_model.model.transformer_blocks.0.attn1.to_k.weight",
+    "action_model.model.transformer_blocks.1.attn1.to_q.weight",
+    "action_model.model.transformer_blocks.0.ff.net.0.proj.weight",
+    "action_model.model.transformer_blocks.0.ff.net.2.weight",
+    "action_model.model.proj_out_1.weight",
+    "action_model.model.proj_out_2.weight",
+    "action_model.state_encoder.layer1.weight",
+    "action_model.state_encoder.layer2.weight",
+    "action_model.action_encoder.layer1.weight",
+    "action_model.action_encoder.layer2.weight",
+    "action_model.action_encoder.layer3.weight",
+    "action_model.action_decoder.layer1.weight",
+    "action_model.action_decoder.layer2.weight",
+    "action_model.position_embedding.weight",
+)
+
+
+def _authors_action_keys(num_layers: int) -> set[str]:
+    """Every parameter name of the authors' ``FlowmatchingActionHead`` (their code, not our export)."""
+    linear = ("weight", "bias")
+    keys = {
+        f"action_model.model.timestep_encoder.timestep_embedder.linear_{i}.{p}"
+        for i in (1, 2)
+        for p in linear
+    }
+    keys |= {f"action_model.model.proj_out_{i}.{p}" for i in (1, 2) for p in linear}
+    keys |= {f"action_model.state_encoder.layer{i}.{p}" for i in (1, 2) for p in linear}
+    keys |= {f"action_model.action_encoder.layer{i}.{p}" for i in (1, 2, 3) for p in linear}
+    keys |= {f"action_model.action_decoder.layer{i}.{p}" for i in (1, 2) for p in linear}
+    keys.add("action_model.position_embedding.weight")
+    # BasicTransformerBlock: AdaLayerNorm norm1 (linear), attn1 (q/k/v/out with bias), affine-free
+    # norm3, FeedForward gelu-approximate (net.0.proj, net.2)
+    for i in range(num_layers):
+        block = f"action_model.model.transformer_blocks.{i}."
+        names = ["norm1.linear", "attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"]
+        names += ["ff.net.0.proj", "ff.net.2"]
+        keys |= {f"{block}{n}.{p}" for n in names for p in linear}
+    return keys
+
+
 def test_authors_checkpoint_loads_and_predicts_identically(
     tiny_policy, tiny_config, g1_stats, tmp_path, observation
 ):
-    theirs = export_authors_state_dict(tiny_policy)
+    # The source must differ from what load_authors_checkpoint builds before loading (seed 0, as
+    # tiny_policy): otherwise identical predictions would not prove that any value was loaded.
+    source = build_policy(tiny_config(), g1_stats, seed=11).eval()
+    theirs = export_authors_state_dict(source)
     prefixes = {theirs_prefix for theirs_prefix, _ in AUTHORS_KEY_MAP}
     assert all(any(k.startswith(p) for p in prefixes) for k in theirs)
-    assert "backbone_interface.extractor.transformer.transformer_blocks.0.attn1.to_q.weight" in theirs
-    assert "action_model.model.transformer_blocks.0.attn1.to_k.weight" in theirs
+    assert set(AUTHORS_KEYS) <= set(theirs), sorted(set(AUTHORS_KEYS) - set(theirs))
+    action_keys = {k for k in theirs if k.startswith("action_model.")}
+    assert action_keys == _authors_action_keys(tiny_config().action.num_layers)
+    # even blocks cross-attend to the video features (width D), odd ones self-attend (width 128)
+    video_width = source.config.video.hidden_size
+    assert theirs["action_model.model.transformer_blocks.0.attn1.to_k.weight"].shape[1] == video_width
+    token_width = source.config.action.input_embedding_dim
+    assert theirs["action_model.model.transformer_blocks.1.attn1.to_k.weight"].shape[1] == token_width
     path = tmp_path / "pytorch_model.pt"
     torch.save(theirs, path)
     loaded = load_authors_checkpoint(path, tiny_config(), g1_stats)
     obs = observation(batch=1)
-    np.testing.assert_array_equal(
-        loaded.predict_action_chunk(obs, seed=2), tiny_policy.predict_action_chunk(obs, seed=2)
-    )
+    expected = source.predict_action_chunk(obs, seed=2)
+    assert not np.array_equal(tiny_policy.predict_action_chunk(obs, seed=2), expected)  # the test can fail
+    np.testing.assert_array_equal(loaded.predict_action_chunk(obs, seed=2), expected)
+    ours = policy_state(loaded)
+    for their_key, our_key in (  # the key map spelled out by hand (not via map_authors_state_dict)
+        ("backbone_interface.extractor.transformer.proj_out.weight", "backbone.transformer.proj_out.weight"),
+        ("backbone_interface.extractor.vae.encoder.conv_in.weight", "backbone.vae.encoder.conv_in.weight"),
+        (
+            "backbone_interface.extractor.text_encoder.model.language_model.norm.weight",
+            "text_encoder.model.language_model.norm.weight",
+        ),
+        ("action_model.position_embedding.weight", "action_head.position_embedding.weight"),
+    ):
+        assert torch.equal(ours[our_key], theirs[their_key]), their_key
+    assert set(policy_state(source)) == set(ours)
+    for key, value in policy_state(source).items():
+        assert torch.equal(ours[key], value), key
 
     torch.save({"state_dict": theirs}, path)  # a nested state dict loads too
     load_authors_checkpoint(path, tiny_config(), g1_stats)

@@ -182,3 +182,41 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients(tiny_config)
         results.append((loss.detach(), backbone.transformer.proj_out.weight.grad.clone()))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
     torch.testing.assert_close(results[0][1], results[1][1])
+
+
+def test_bf16_timesteps_are_cast_like_the_authors_and_match_the_reference(tiny_config, monkeypatch):
+    """``Cosmos25.py`` casts σ (and τ_v) to the transformer dtype, then mixes it with the fp32 1e-4 of
+    the condition frame: with a bf16 DiT the transformer sees τ_f = bf16(200/201) = 0.99609375."""
+    import dit4dit_policy.model.video_backbone as vb
+    from dit4dit_policy.model.build import build_policy
+    from dit4dit_policy.model.reference import reference_noise, reference_sample
+
+    policy = build_policy(tiny_config("--dtype=bfloat16"), None).eval()
+    backbone = policy.backbone
+    assert backbone.dtype == torch.bfloat16
+    tau_bf16 = torch.tensor(200 / 201).to(torch.bfloat16).item()
+    assert tau_bf16 == 0.99609375 and backbone.tau_f != tau_bf16  # the cast matters in bf16
+    fed = []  # the timestep argument of every time_embed call
+    handle = backbone.transformer.time_embed.register_forward_pre_hook(
+        lambda _module, args: fed.append(args[1].detach().clone())
+    )
+    gen = torch.Generator().manual_seed(0)
+    frame, state = torch.rand(1, 3, 64, 64, generator=gen) * 2 - 1, torch.randn(1, 64, generator=gen)
+    noise = policy.draw_noise(1, seed=0)
+    vae_eps, latents = reference_noise(policy, noise, gen)
+    try:
+        ref = reference_sample(policy, frame, state, ["fold the towel"], vae_eps, latents, noise.action)
+        ours = policy.sample_model_space(frame, state, ["fold the towel"], noise)
+        # video loss: τ_v rounded to bf16 in the timestep (fixed τ_v = 0.3, not representable in bf16)
+        monkeypatch.setattr(vb.fm, "sample_video_time", lambda batch, **_: torch.full((batch,), 0.3))
+        cond, _future, prompt, x0, *_ = _inputs(backbone, batch=1)
+        with torch.no_grad():
+            backbone.video_loss(x0, cond, prompt)
+    finally:
+        handle.remove()
+    assert len(fed) == 3 and all(t.dtype == torch.float32 for t in fed)
+    expected = torch.tensor([1e-4, tau_bf16, tau_bf16])  # condition frame stays fp32 1e-4
+    assert torch.equal(fed[0], expected), fed[0]  # the authors' path (model/reference.py)
+    assert torch.equal(fed[1], expected), fed[1]  # our early-exit path
+    assert torch.equal(fed[2], torch.tensor([1e-4, 0.30078125, 0.30078125])), fed[2]
+    assert torch.equal(ours, ref)  # same chunk in bf16 too (condition latent drawn in the VAE dtype)
