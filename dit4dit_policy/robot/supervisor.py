@@ -16,8 +16,11 @@ any state --estop--> ESTOP (latched: holds the last command, weight frozen)
 ESTOP --reset--> RAMP_OUT (or IDLE if nothing was commanded)
 ```
 
-Every transition is recorded as a :class:`Transition` (time, from, to, reason) in a bounded log,
-logged at INFO (WARNING for faults and e-stop), and exposed through :meth:`Supervisor.snapshot`.
+Every transition is recorded as a :class:`Transition` (sequence number, time, from, to, reason) in a
+bounded log, logged at INFO (WARNING for faults and e-stop), and exposed through
+:meth:`Supervisor.snapshot`. Sequence numbers count every transition since construction
+(:attr:`Supervisor.transition_count`), so a reader can tell new entries from old ones — and how many
+it missed — even after older entries fell out of the bounded log.
 
 The supervisor decides *what* to command (``Decision``: target source, target, weight, whether to
 publish); the safety filter then bounds *how* it is commanded. It never produces a jump by itself:
@@ -79,7 +82,7 @@ class SupervisorConfig:
         state_max_age_s: measured state older than this is a fault [s] (50 ms, g1_spec §3.2 step 4).
         zero_weight_ticks: extra weight-0 messages sent after the ramp out reached 0 (so a lost
             sample cannot leave the last non-zero weight in force).
-        log_size: transitions kept in the log.
+        log_size: transitions kept in the log (older ones drop out; ``Transition.seq`` keeps counting).
     """
 
     ramp_in_s: float = 2.0
@@ -140,6 +143,8 @@ class Transition:
         target: state after.
         reason: why (human-readable; names the fault).
         fault: machine-readable fault key (``chunk_stale``, ``state_stale``, …) or None.
+        seq: 1-based number of this transition since the supervisor was built (monotonic; keeps
+            counting after older entries fell out of the bounded log).
     """
 
     t_s: float
@@ -148,6 +153,7 @@ class Transition:
     target: State
     reason: str
     fault: str | None = None
+    seq: int = 0
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for diagnostics."""
@@ -158,6 +164,7 @@ class Transition:
             "to": self.target.value,
             "reason": self.reason,
             "fault": self.fault,
+            "seq": self.seq,
         }
 
 
@@ -241,6 +248,9 @@ class Supervisor:
         self.weight = 0.0
         self.last_command: np.ndarray | None = None
         self.log: collections.deque[Transition] = collections.deque(maxlen=self.config.log_size)
+        #: Transitions since construction (the ``seq`` of the newest one; the log keeps only the last
+        #: ``log_size``).
+        self.transition_count = 0
         self.hold_fault: str | None = None
         self.hold_reason: str | None = None
         self._pending: collections.deque[str] = collections.deque(["start"] if start else [])
@@ -271,7 +281,10 @@ class Supervisor:
     # -- transitions ---------------------------------------------------------------------------
 
     def _go(self, inputs: Inputs, target: State, reason: str, fault: str | None = None) -> None:
-        record = Transition(inputs.t_s, inputs.stamp_ns, self.state, target, reason, fault)
+        self.transition_count += 1
+        record = Transition(
+            inputs.t_s, inputs.stamp_ns, self.state, target, reason, fault, self.transition_count
+        )
         self.log.append(record)
         level = logging.WARNING if (fault or target is State.ESTOP) else logging.INFO
         logger.log(level, "supervisor %s -> %s: %s", self.state.value, target.value, reason)
@@ -405,7 +418,10 @@ class Supervisor:
                     inputs, f"hold timeout ({c.hold_timeout_s:g} s) after: {self.hold_reason}"
                 )
                 return None
-            return Decision(True, self._hold_target(inputs), self.weight, "hold")
+            target = self._hold_target(inputs)
+            if target is None:  # nothing commanded and no measured pose: nothing to hold, send nothing
+                return Decision(False, None, self.weight, "hold")
+            return Decision(True, target, self.weight, "hold")
 
         if state is State.RAMP_OUT:
             if self._ramp_out_phase == "move":
@@ -483,12 +499,14 @@ class Supervisor:
     # -- diagnostics ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, object]:
-        """State, weight, hold reason and the transition log as plain data."""
+        """State, weight, hold reason, the transition count and the (bounded) transition log as plain data."""
         return {
             "state": self.state.value,
             "since_s": self.state_since_s,
             "weight": self.weight,
             "hold_fault": self.hold_fault,
             "hold_reason": self.hold_reason,
-            "transitions": [tr.as_dict() for tr in self.log],
+            "transition_count": self.transition_count,
+            # list() copies the deque atomically (the loop thread may append while another reads).
+            "transitions": [tr.as_dict() for tr in list(self.log)],
         }

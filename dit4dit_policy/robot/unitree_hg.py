@@ -3,7 +3,8 @@
 DESIGN.md §5: use ``unitree_sdk2py``'s classes when it is importable, else the package's own
 wire-identical definitions (:mod:`dit4dit_policy.robot.idl.unitree_hg`); both have the exact type
 names ``unitree_hg.msg.dds_.<Name>`` and the field layouts of g1_spec §1.2, so they interoperate on
-the wire and pack to identical CRC bytes (tests/robot/test_unitree_msgs.py).
+the wire and pack to identical CRC bytes (tests/robot/test_unitree_crc.py: layouts, packing and CRC
+against ``unitree_sdk2py``; tests/robot/test_unitree_wire.py: CDR and DDS interoperability).
 
 Set ``DIT4DIT_UNITREE_IDL=own`` to force our definitions (``sdk`` to require the SDK's; default
 ``auto``). Always build messages with the ``new_*`` factories: the SDK's dataclasses have no

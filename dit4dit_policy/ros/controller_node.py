@@ -12,7 +12,8 @@ Wraps :class:`~dit4dit_policy.robot.controller.G1Controller`:
 
 Lifecycle: ``activate`` starts the fixed-rate loop (arms stay untouched until ``start``, unless
 ``controller.auto_start``); ``deactivate`` (also Ctrl-C) is the safety action: operator stop, hold,
-ramp to the rest pose, weight 1→0, then the loop stops.
+ramp to the rest pose, weight 1→0, then the loop stops; ``cleanup`` destroys the subscriptions and
+timers and closes the G1 link, so a later ``configure`` starts from a clean node.
 """
 
 from __future__ import annotations
@@ -97,21 +98,25 @@ class ControllerNode(LifecycleNode):
         """Lifecycle ``configure``: build the controller core and the topics."""
         cfg: ControllerNodeConfig = self.config
         self.controller = G1Controller(cfg.controller)
-        self._reported_transitions = 0
+        self._reported_seq = 0  # Transition.seq of the newest transition published on /diagnostics
         self._pub_state = self.graph.create_publisher(
             itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, itf.SENSOR_QOS
         )
         self._pub_diag = self.graph.create_publisher(
             itf.TOPIC_DIAGNOSTICS, itf.MsgKind.DIAGNOSTICS, itf.RELIABLE_QOS
         )
-        self.graph.create_subscription(
-            itf.TOPIC_ACTION_CHUNK, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS, self._on_chunk
-        )
-        self.graph.create_subscription(
-            itf.TOPIC_COMMAND, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_command
-        )
-        self.graph.create_timer(1.0 / cfg.joint_state_rate_hz, self._publish_state)
-        self.graph.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        # Subscriptions and timers, destroyed again in on_cleanup (a cleanup → configure cycle must
+        # not leave the old callbacks attached to the node).
+        self._handles = [
+            self.graph.create_subscription(
+                itf.TOPIC_ACTION_CHUNK, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS, self._on_chunk
+            ),
+            self.graph.create_subscription(
+                itf.TOPIC_COMMAND, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_command
+            ),
+            self.graph.create_timer(1.0 / cfg.joint_state_rate_hz, self._publish_state),
+            self.graph.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics),
+        ]
         return True
 
     def on_activate(self) -> bool:
@@ -126,6 +131,22 @@ class ControllerNode(LifecycleNode):
         if not safe:
             self.logger.error("controller did not reach idle within %.0f s", self.config.stop_timeout_s)
             self.exit_code = 1
+        return True
+
+    def on_cleanup(self) -> bool:
+        """Lifecycle ``cleanup``: release what ``configure`` created (inverse of :meth:`on_configure`).
+
+        Destroys the subscriptions and timers and closes the G1 link's reader and writer. The loop
+        thread is not running here: ``deactivate`` (the only way into ``inactive`` after ``activate``)
+        always stops it. The graph interface (:class:`~dit4dit_policy.ros.graph.Publisher`) has no
+        way to destroy a publisher, so the two publishers stay (idle: only the destroyed timers and
+        ``deactivate`` publish on them).
+        """
+        for handle in self._handles:
+            handle.destroy()
+        self._handles = []
+        self.controller.loop.stop()  # idempotent; ends a loop thread that outlived deactivate's join
+        self.controller.link.close()
         return True
 
     # Inputs -------------------------------------------------------------------------------------
@@ -170,12 +191,28 @@ class ControllerNode(LifecycleNode):
             )
         )
 
-    def _publish_diagnostics(self) -> None:
-        diag = self.controller.diagnostics()
+    def _new_transitions(self, diag: dict) -> list[itf.DiagnosticStatusData]:
+        """One status per transition not yet published (by sequence number, not log position).
+
+        The supervisor's log is bounded; selecting by ``seq`` keeps publishing after it is full. If
+        entries fell out of the log before they could be published, one WARN status says how many.
+        """
         name = self.graph.node_name
         statuses = []
-        transitions = diag.get("transitions", [])
-        for tr in transitions[self._reported_transitions :]:
+        new = [tr for tr in diag.get("transitions", []) if tr["seq"] > self._reported_seq]
+        count = max(int(diag.get("transition_count", 0)), new[-1]["seq"] if new else 0)
+        first = new[0]["seq"] if new else count + 1
+        missed = first - self._reported_seq - 1
+        if missed > 0:
+            statuses.append(
+                itf.DiagnosticStatusData(
+                    name=f"{name}: transition",
+                    level=itf.DiagnosticLevel.WARN,
+                    message=f"{missed} transitions dropped out of the log before they were published",
+                    values=itf.diagnostic_values({"missed": missed, "first_seq": self._reported_seq + 1}),
+                )
+            )
+        for tr in new:
             statuses.append(
                 itf.DiagnosticStatusData(
                     name=f"{name}: transition",
@@ -184,7 +221,13 @@ class ControllerNode(LifecycleNode):
                     values=itf.diagnostic_values({k: _num(v) for k, v in tr.items()}),
                 )
             )
-        self._reported_transitions = len(transitions)
+        self._reported_seq = max(self._reported_seq, count)
+        return statuses
+
+    def _publish_diagnostics(self) -> None:
+        diag = self.controller.diagnostics()
+        name = self.graph.node_name
+        statuses = self._new_transitions(diag)
         level, message = _level(diag)
         scalars = {k: _num(v) for k, v in diag.items() if isinstance(v, (int, float, str, bool)) or v is None}
         statuses.append(

@@ -21,8 +21,11 @@ from dit4dit_policy.robot.supervisor import State
 @pytest.mark.slow
 def test_full_cycle_and_killed_chunk_source(dds_domain, tmp_path):
     robot = FakeRobotProcess(dds_domain, tmp_path / "report.json")
+    # state_max_age_s 0.25 s: on a loaded 2-core machine the fake robot's process can pause > 50 ms,
+    # and a spurious state_stale hold is not what this test is about (test_controller_malformed is).
     controller = make_controller(
-        dds_domain, supervisor={"start_pose": [x + 0.1 for x in INIT_Q] + [1.0, 1.0]}
+        dds_domain,
+        supervisor={"start_pose": [x + 0.1 for x in INIT_Q] + [1.0, 1.0], "state_max_age_s": 0.25},
     )
     try:
         controller.start()
@@ -51,10 +54,15 @@ def test_full_cycle_and_killed_chunk_source(dds_domain, tmp_path):
         time.sleep(0.1)
     finally:
         controller.stop(ramp_out=False)
+        # Every command of the run, counted after the loop stopped and before the robot stops, so that
+        # it covers the same window as the robot's count of received commands.
+        sent_total = controller.link.commands_sent
         report = robot.stop()
 
     assert report["violations"] == []
-    assert report["received"] > 0.9 * diag["commands_sent"] and report["published"] > 1000
+    # Like for like: all commands sent vs all received (loopback, reliable reader; none from others).
+    assert 0.9 * sent_total < report["received"] <= sent_total and report["published"] > 1000
+    assert diag["commands_sent"] < sent_total  # the second session commanded too
     t, w, q = weights_and_q(report)
     end = int(np.flatnonzero(w == 0.0)[np.flatnonzero(w == 0.0) > np.argmax(w)][0]) + 1  # first session
     t, w, q = t[:end], w[:end], q[:end]
@@ -74,8 +82,11 @@ def test_full_cycle_and_killed_chunk_source(dds_domain, tmp_path):
     transitions = [(tr["from"], tr["to"]) for tr in diag["transitions"]]
     assert ("run", "hold") in transitions and ("hold", "ramp_out") in transitions
     assert transitions[-1] == ("ramp_out", "idle")
-    hold = next(tr for tr in diag["transitions"] if tr["to"] == "hold")
-    assert hold["fault"] == "chunk_stale"
+    # The hold that ended in the ramp out is the dead chunk source's (on a loaded machine a late
+    # rt/lowstate may add an earlier, recovered state_stale hold).
+    last_hold = max(i for i, tr in enumerate(diag["transitions"]) if tr["to"] == "hold")
+    assert diag["transitions"][last_hold]["fault"] == "chunk_stale"
+    assert transitions[last_hold + 1] == ("hold", "ramp_out")
     assert diag["safety_holds"] == 0 and diag["state_rejected"] == 0 and diag["state_crc_errors"] == 0
     assert diag_run["latency_obs_to_exec_s"] > 0.0 and diag_run["chunks_accepted"] > 5
     assert diag_run["state_rate_hz"] > 200 and diag_run["mode_machine"] == 5

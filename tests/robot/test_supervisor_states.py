@@ -10,6 +10,7 @@ from dit4dit_policy.robot.supervisor import Inputs, State, Supervisor, Superviso
 DT = 0.004
 MEAS = np.r_[np.full(14, 0.3), 0.8, 0.8]
 START = np.r_[np.full(14, 0.1), 1.0, 1.0]
+REST = np.r_[np.zeros(14), 1.0, 1.0]  # SupervisorConfig.rest_pose default
 
 
 class Driver:
@@ -25,6 +26,7 @@ class Driver:
         self.chunk_problem = None
         self.fresh = False
         self.sent = []  # (t, state, target, weight)
+        self.feedback = True  # report every published decision back as sent (False: nothing got out)
 
     def tick(self, n=1):
         decision = None
@@ -42,7 +44,8 @@ class Driver:
             self.fresh = False
             decision = self.sup.step(inputs)
             if decision.publish:
-                self.sup.commanded(decision.target, decision.weight)
+                if self.feedback:
+                    self.sup.commanded(decision.target, decision.weight)
                 self.sent.append((self.t, self.sup.state, decision.target.copy(), decision.weight))
         return decision
 
@@ -334,3 +337,170 @@ def test_ramps_wait_for_the_weight_actually_sent_after_stalls():
     assert ramp_out and d.sup.weight == 0.0
     idle_weights = [w for _, s, _, w in d.sent if s is State.IDLE]
     assert all(w == 0.0 for w in idle_weights)
+
+
+def transitions_since(d, n):
+    return [(tr.source, tr.target) for tr in list(d.sup.log)[n:]]
+
+
+def assert_smooth_ramp_out_to_rest(d, n_sent, max_weight):
+    """From the last command before RAMP_OUT: bounded speed, weight never rises above ``max_weight``
+    and never increases, ends at the rest pose with weight 0."""
+    out = d.sent[n_sent - 1 :]
+    targets = np.array([q for _, _, q, _ in out])
+    weights = np.array([w for *_, w in out])
+    speed = np.abs(np.diff(targets, axis=0)).max(axis=0) / DT
+    assert np.all(speed <= 0.5 + 1e-6)
+    assert np.all(weights <= max_weight + 1e-12) and np.all(np.diff(weights) <= 1e-12)
+    np.testing.assert_allclose(targets[-1], REST)
+    assert weights[-1] == 0.0 and d.sup.weight == 0.0
+
+
+@pytest.mark.parametrize("state", [State.RAMP_IN, State.MOVE_TO_START])
+def test_operator_stop_before_run_holds_then_ramps_out_from_the_held_command(state):
+    d = all_states_driver(state)  # stop_hold_s 0.2 s (default)
+    assert d.sup.state is state
+    w, last = d.sup.weight, d.sup.last_command.copy()
+    assert 0.0 < w < 1.0 if state is State.RAMP_IN else w == 1.0
+    n_log = len(d.sup.log)
+    d.sup.command("stop")
+    decision = d.tick()
+    assert d.sup.state is State.HOLD and d.sup.hold_fault == "operator_stop"
+    assert decision.source == "hold" and decision.weight == w  # weight frozen, no jump
+    np.testing.assert_array_equal(decision.target, last)
+    hold = d.sup.log[-1]
+    d.until(State.RAMP_OUT)
+    assert d.t - hold.t_s == pytest.approx(0.2, abs=2 * DT)
+    assert d.sup.log[-1].reason == "operator stop"
+    assert all(q == pytest.approx(last) and wt == w for _, s, q, wt in d.sent if s is State.HOLD)
+    n_sent = len(d.sent)
+    d.until(State.IDLE)
+    assert_smooth_ramp_out_to_rest(d, n_sent, w)
+    # The stop is final: it never resumes the interrupted ramp in or move.
+    assert transitions_since(d, n_log) == [
+        (state, State.HOLD),
+        (State.HOLD, State.RAMP_OUT),
+        (State.RAMP_OUT, State.IDLE),
+    ]
+
+
+@pytest.mark.parametrize("state", [State.RAMP_IN, State.MOVE_TO_START])
+@pytest.mark.parametrize(
+    "fault", [("state_stale", "rt/lowstate is 80 ms old"), ("state_invalid", "CRC mismatch")]
+)
+def test_state_fault_before_run_that_never_clears_ramps_out_after_hold_timeout(state, fault):
+    d = Driver(hold_timeout_s=0.5)
+    d.sup.command("start")
+    d.until(state)
+    d.tick(10)
+    w, last = d.sup.weight, d.sup.last_command.copy()
+    n_log = len(d.sup.log)
+    d.state_problem = fault
+    d.tick()
+    assert d.sup.state is State.HOLD
+    hold = d.sup.log[-1]
+    assert hold.fault == fault[0] and fault[1] in hold.reason
+    d.until(State.RAMP_OUT)
+    assert d.t - hold.t_s == pytest.approx(0.5, abs=2 * DT)
+    assert "hold timeout" in d.sup.log[-1].reason and fault[1] in d.sup.log[-1].reason
+    assert all(q == pytest.approx(last) and wt == w for _, s, q, wt in d.sent if s is State.HOLD)
+    n_sent = len(d.sent)
+    d.until(State.IDLE)  # the ramp out does not wait for the state to come back
+    assert_smooth_ramp_out_to_rest(d, n_sent, w)
+    assert transitions_since(d, n_log) == [
+        (state, State.HOLD),
+        (State.HOLD, State.RAMP_OUT),
+        (State.RAMP_OUT, State.IDLE),
+    ]
+
+
+@pytest.mark.parametrize("held_ticks", [1, 100])
+def test_operator_stop_during_a_fault_hold_ramps_out_and_overrides_recovery(held_ticks):
+    d = Driver(hold_timeout_s=5.0, stop_hold_s=0.2)
+    d.to_run()
+    d.policy = START + 0.02
+    d.tick(3)
+    d.chunk_problem = ("chunk_stale", "old")
+    d.tick()
+    assert d.sup.state is State.HOLD
+    hold = d.sup.log[-1]
+    n_log = len(d.sup.log)
+    d.tick(held_ticks - 1)
+    d.sup.command("stop")
+    d.tick()
+    # 0.4 s into the hold (> stop_hold_s, counted from the hold's start) the ramp out starts at once.
+    expected = State.RAMP_OUT if held_ticks * DT >= 0.2 else State.HOLD
+    assert d.sup.state is expected
+    if expected is State.HOLD:
+        assert d.sup.hold_fault == "operator_stop" and len(d.sup.log) == n_log  # no HOLD -> HOLD
+        # The fault clears and a fresh chunk arrives: an operator stop is not undone by recovery.
+        d.chunk_problem, d.fresh = None, True
+        d.until(State.RAMP_OUT)
+        assert d.t - hold.t_s == pytest.approx(0.2, abs=2 * DT)
+    assert d.sup.log[-1].reason == "operator stop"
+    d.until(State.IDLE)
+    assert transitions_since(d, n_log) == [(State.HOLD, State.RAMP_OUT), (State.RAMP_OUT, State.IDLE)]
+
+
+def test_state_fault_in_run_resumes_run_when_the_state_returns():
+    d = Driver(hold_timeout_s=5.0)
+    d.to_run()
+    d.policy = START + 0.02
+    d.tick(3)
+    last = d.sup.last_command.copy()
+    d.state_problem = ("state_stale", "rt/lowstate is 80 ms old")
+    d.tick(10)
+    assert d.sup.state is State.HOLD and d.sup.hold_fault == "state_stale"
+    assert all(q == pytest.approx(last) for _, s, q, _ in d.sent if s is State.HOLD)
+    # Documented: a state fault needs only a fresh, valid state again (no new chunk) to resume RUN,
+    # and RUN follows the policy target of this tick right away.
+    d.state_problem = None
+    decision = d.tick()
+    assert d.sup.state is State.RUN and d.sup.hold_fault is None
+    assert "recovered from state_stale" in d.sup.log[-1].reason
+    assert decision.source == "policy" and np.allclose(decision.target, d.policy)
+    # A chunk fault present when the state returns blocks the resume until it clears.
+    d.state_problem = ("state_invalid", "CRC mismatch")
+    d.tick()
+    assert d.sup.state is State.HOLD
+    d.state_problem, d.chunk_problem = None, ("chunk_stale", "old")
+    d.tick(5)
+    assert d.sup.state is State.HOLD and d.sup.hold_fault == "state_invalid"
+    d.chunk_problem = None
+    d.tick()
+    assert d.sup.state is State.RUN and "recovered from state_invalid" in d.sup.log[-1].reason
+
+
+def test_ramp_out_with_nothing_ever_commanded_ends_in_idle_without_commanding():
+    # Nothing published ever got out (commanded() never called) and the measured state is lost.
+    d = Driver(hold_timeout_s=0.5)
+    d.feedback = False
+    d.sup.command("start")
+    d.tick()
+    assert d.sup.state is State.RAMP_IN and d.sup.last_command is None
+    d.q_meas, d.state_problem = None, ("state_stale", "no measured state")
+    decision = d.tick()
+    assert d.sup.state is State.HOLD and not decision.publish  # nothing known to hold
+    n_log = len(d.sup.log)
+    d.until(State.IDLE)
+    assert transitions_since(d, n_log) == [(State.HOLD, State.RAMP_OUT), (State.RAMP_OUT, State.IDLE)]
+    ramp_out, idle = list(d.sup.log)[-2:]
+    assert "hold timeout" in ramp_out.reason and idle.reason == "nothing to ramp out"
+    assert idle.t_s == ramp_out.t_s  # within the same tick
+    assert all(w == 0.0 for *_, w in d.sent)
+    assert not any(d.tick().publish for _ in range(30))  # no weight-0 tail: nothing to hand back
+
+
+def test_transition_numbers_keep_counting_past_the_bounded_log():
+    d = Driver()
+    d.state_problem = ("state_stale", "no state")  # WAIT_STATE waits: a start/stop cycle is 2 transitions
+    for _ in range(150):
+        d.sup.command("start")
+        d.tick()
+        d.sup.command("stop")
+        d.tick()
+    assert d.sup.transition_count == 300
+    snap = d.sup.snapshot()
+    assert snap["transition_count"] == 300 and len(snap["transitions"]) == d.sup.config.log_size == 200
+    assert [t["seq"] for t in snap["transitions"]] == list(range(101, 301))
+    assert (snap["transitions"][-1]["from"], snap["transitions"][-1]["to"]) == ("wait_state", "idle")
