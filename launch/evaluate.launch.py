@@ -1,15 +1,30 @@
-"""Real-robot evaluation: the policy graph plus the operator's terminal protocol (20 rollouts per task).
+"""Real-robot evaluation: the robot's node graph (camera, policy, controller) for the operator console.
 
-    ros2 launch dit4dit_policy evaluate.launch.py checkpoint:=/path/to/ckpt \
-        eval_task:="stack_cups=stack the green cup on the blue cup" rollouts:=20 out:=/data/evals/run1
+    ros2 launch dit4dit_policy evaluate.launch.py checkpoint:=/path/to/ckpt
 
-The protocol (dit4dit eval real) asks the operator to reset the scene, start each rollout, stop it
-and mark success / failure / partial; every finished rollout is on disk before the next starts, and
-re-running the same command resumes. The report is written at the end (docs/evaluation.md).
+then, in a second terminal with the same ROS_DOMAIN_ID, the operator console (e-stop key, start
+key, success marks; docs/evaluation.md):
+
+    dit4dit eval real --checkpoint /path/to/ckpt \
+        --task "stack_cups=stack the green cup on the blue cup" --rollouts 20 --out /data/evals/run1
+
+`ros2 launch` gives the processes it starts no keyboard (their stdin is not a terminal), so the
+console cannot run under it directly; the launch prints the console command with the given
+arguments. On a desktop, `console_terminal:='xterm -e'` (or `'gnome-terminal --wait --'`) opens
+the console in a terminal window instead, with `eval_task:=…` and `out:=…`. The graph keeps
+running when the console ends (re-running the console resumes); Ctrl-C here ramps the arms out.
 """
 
+import shlex
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.actions import (
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    IncludeLaunchDescription,
+    LogInfo,
+    OpaqueFunction,
+)
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
@@ -17,15 +32,55 @@ from launch_ros.substitutions import FindPackageShare
 PACKAGE = "dit4dit_policy"
 
 
+def _console(context):
+    """The operator console: in the terminal window of ``console_terminal``, or its command printed."""
+    checkpoint = LaunchConfiguration("checkpoint").perform(context).strip()
+    rollouts = LaunchConfiguration("rollouts").perform(context).strip()
+    task = LaunchConfiguration("eval_task").perform(context).strip()
+    out = LaunchConfiguration("out").perform(context).strip()
+    terminal = LaunchConfiguration("console_terminal").perform(context).strip()
+    cmd = ["dit4dit", "eval", "real", "--checkpoint", checkpoint, "--task", task or "NAME=INSTRUCTION"]
+    cmd += ["--rollouts", rollouts, "--out", out or "RESULTS_DIR"]
+    if not terminal:
+        return [
+            LogInfo(
+                msg="node graph for the evaluation is starting; run the operator console in a second "
+                "terminal (same ROS_DOMAIN_ID):\n  " + shlex.join(cmd)
+            )
+        ]
+    if not task or not out:
+        raise RuntimeError("console_terminal needs eval_task:=NAME=INSTRUCTION and out:=RESULTS_DIR")
+    return [ExecuteProcess(cmd=cmd, prefix=terminal, name="operator_console", output="screen")]
+
+
 def generate_launch_description():
     share = FindPackageShare(PACKAGE)
     arguments = [
-        DeclareLaunchArgument("checkpoint", description="DiT4DiT checkpoint directory"),
-        DeclareLaunchArgument("eval_task", description="NAME=INSTRUCTION of the evaluated task"),
-        DeclareLaunchArgument("rollouts", default_value="20", description="rollouts per task"),
-        DeclareLaunchArgument("out", description="results directory (re-run to resume)"),
-        DeclareLaunchArgument("network_interface", default_value="enp3s0", description="robot NIC"),
-        DeclareLaunchArgument("camera_device", default_value="/dev/video0", description="V4L2 head camera"),
+        DeclareLaunchArgument("checkpoint", description="DiT4DiT checkpoint directory (required)"),
+        DeclareLaunchArgument(
+            "network_interface", default_value="enp3s0", description="NIC on the robot network"
+        ),
+        DeclareLaunchArgument(
+            "camera_device", default_value="/dev/video0", description="V4L2 device of the head camera"
+        ),
+        DeclareLaunchArgument(
+            "console_terminal",
+            default_value="",
+            description="terminal command that opens the operator console in a window, e.g. 'xterm -e' "
+            "or 'gnome-terminal --wait --'; empty (default): start only the node graph and print the "
+            "'dit4dit eval real' command to run in a second terminal",
+        ),
+        DeclareLaunchArgument(
+            "eval_task",
+            default_value="",
+            description="NAME=INSTRUCTION of the evaluated task (console; required with console_terminal)",
+        ),
+        DeclareLaunchArgument("rollouts", default_value="20", description="rollouts per task (console)"),
+        DeclareLaunchArgument(
+            "out",
+            default_value="",
+            description="results directory, re-run to resume (console; required with console_terminal)",
+        ),
     ]
     graph = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch", "g1_policy.launch.py"])),
@@ -35,21 +90,4 @@ def generate_launch_description():
             "camera_device": LaunchConfiguration("camera_device"),
         }.items(),
     )
-    protocol = ExecuteProcess(
-        cmd=[
-            "dit4dit",
-            "eval",
-            "real",
-            "--checkpoint",
-            LaunchConfiguration("checkpoint"),
-            "--task",
-            LaunchConfiguration("eval_task"),
-            "--rollouts",
-            LaunchConfiguration("rollouts"),
-            "--out",
-            LaunchConfiguration("out"),
-        ],
-        output="screen",
-        emulate_tty=True,
-    )
-    return LaunchDescription([*arguments, graph, protocol])
+    return LaunchDescription([*arguments, graph, OpaqueFunction(function=_console)])

@@ -105,3 +105,75 @@ def test_bad_parameter_is_caught(tmp_path):
     )
     with pytest.raises(Exception, match="did you mean 'interface'"):
         cfg.load_ros_params(_node_class(NODES["controller_node"]).CONFIG, bad, "controller_node")
+
+
+class _Stub:
+    """Stands in for a launch class: keeps its arguments."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration(_Stub):
+    def perform(self, context):
+        return context[self.args[0]]
+
+
+def _load_evaluate_launch(monkeypatch):
+    """evaluate.launch.py with the launch packages (not installed here) replaced by stubs."""
+    import types
+
+    names = {
+        "launch": ["LaunchDescription"],
+        "launch.actions": [
+            "DeclareLaunchArgument",
+            "ExecuteProcess",
+            "IncludeLaunchDescription",
+            "LogInfo",
+            "OpaqueFunction",
+        ],
+        "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
+        "launch.substitutions": ["PathJoinSubstitution"],
+        "launch_ros": [],
+        "launch_ros.substitutions": ["FindPackageShare"],
+    }
+    for module, classes in names.items():
+        stub = types.ModuleType(module)
+        for name in classes:
+            setattr(stub, name, type(name, (_Stub,), {}))
+        monkeypatch.setitem(sys.modules, module, stub)
+    sys.modules["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
+    spec = importlib.util.spec_from_file_location("evaluate_launch", ROOT / "launch" / "evaluate.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluate_launch_runs_the_operator_console_only_in_a_terminal(monkeypatch):
+    """`ros2 launch` gives its processes no keyboard; the console needs one (e-stop key)."""
+    tree = ast.parse((ROOT / "launch" / "evaluate.launch.py").read_text())
+    for call in _calls(tree, "ExecuteProcess"):
+        assert "prefix" in {k.arg for k in call.keywords}, ast.unparse(call)
+
+    module = _load_evaluate_launch(monkeypatch)
+    description = module.generate_launch_description()
+    assert any(type(a).__name__ == "OpaqueFunction" for a in description.args[0])
+    context = {"checkpoint": "/ckpt", "rollouts": "20", "console_terminal": "", "eval_task": "", "out": ""}
+    # Default: only the graph; the console command is printed for a second terminal.
+    [log] = module._console(context)
+    assert type(log).__name__ == "LogInfo"
+    printed = log.kwargs["msg"].splitlines()[-1].strip()
+    assert printed == (
+        "dit4dit eval real --checkpoint /ckpt --task NAME=INSTRUCTION --rollouts 20 --out RESULTS_DIR"
+    )
+    # With a terminal emulator: the console runs in its window, the arguments filled in.
+    context.update(console_terminal="xterm -e", eval_task="stack_cups=stack the cups", out="/data/run1")
+    [console] = module._console(context)
+    assert type(console).__name__ == "ExecuteProcess" and console.kwargs["prefix"] == "xterm -e"
+    cmd = console.kwargs["cmd"]
+    assert cmd[:3] == ["dit4dit", "eval", "real"] and "emulate_tty" not in console.kwargs
+    assert cmd[cmd.index("--task") + 1] == "stack_cups=stack the cups"
+    assert cmd[cmd.index("--out") + 1] == "/data/run1"
+    context.update(out="")
+    with pytest.raises(RuntimeError, match="out:="):
+        module._console(context)

@@ -1,5 +1,9 @@
 """``dit4dit eval real``: the operator-driven real-robot protocol in a terminal (e-stop key at all times).
 
+On the robot the node graph runs under ``ros2 launch dit4dit_policy evaluate.launch.py``; this
+console runs in a terminal of its own (it reads single key presses; ``ros2 launch`` gives its
+processes no keyboard), on the same ``ROS_DOMAIN_ID``.
+
 Environments (``--environment``):
 
 * ``graph`` (default): the node graph of the robot — ``make_environment(config, checkpoint)`` in

@@ -1,13 +1,13 @@
 """The contracts of the rollout protocol: environments, their status, recorded frames, outcomes.
 
 The protocol runner (:mod:`dit4dit_policy.evaluation.runner`) drives any object that satisfies
-:class:`RolloutEnvironment`; three exist or are planned:
+:class:`RolloutEnvironment`:
 
 * :class:`~dit4dit_policy.evaluation.sim_env.SimRolloutEnvironment`: the MuJoCo simulator and a
   policy in this process (automatic success predicate, simulated time).
-* the node-graph environment: drives ``/dit4dit/command`` (``start|stop|estop|reset``) and
-  ``/dit4dit/task`` of the ROS graph (real robot, or the simulator bridge behind the same
-  topics), written with the node graph.
+* :class:`~dit4dit_policy.ros.eval_environment.GraphRolloutEnvironment`: the node graph through
+  ``/dit4dit/command`` (``start|stop|estop|reset``) and ``/dit4dit/task`` — the real robot
+  (``dit4dit eval real``) or the simulator bridge behind the same topics (``dit4dit eval sim --graph``).
 * anything else a user writes (another simulator, a remote robot).
 
 Call sequence of one rollout (docs/evaluation.md)::
@@ -16,15 +16,20 @@ Call sequence of one rollout (docs/evaluation.md)::
                              # episode's instruction when the environment defines one (simulation)
     start(instruction)       # the policy starts acting; the environment clock starts at 0
     poll() ... poll()        # RolloutStatus: phase, elapsed time, new frames and chunk latencies
-    stop()                   # the policy stops; the arms hold where they are (final scene judged)
-    home()                   # the arms return to the start pose (blocking)
+    stop()                   # the policy stops; the arms should hold still (final scene judged)
+    home()                   # the arms return home (blocking); after an e-stop the operator has
+                             # confirmed recovery and home() also clears the e-stop
 
 ``estop()`` may be called from any thread at any time (the terminal UI's key thread calls it);
 it must return quickly and leave the robot safe. ``close()`` releases everything.
 
-Optional members: ``describe() -> dict`` (settings hashed into the results fingerprint) and
+Optional members: ``describe() -> dict`` (settings hashed into the results fingerprint);
 ``self_paced = True`` for environments whose ``poll()`` advances time itself (simulations), so
-the runner does not sleep ``protocol.poll_period_s`` between polls.
+the runner does not sleep ``protocol.poll_period_s`` between polls; ``estop_latched() -> bool``
+for environments whose e-stop can also be engaged elsewhere or outlive a session (the robot
+controller's latched ESTOP): while it is True the runner neither starts a rollout nor homes
+without the operator's confirmation, and ``home()`` after that confirmation clears it (``reset``
+may return at once, without resetting the scene, while it is True).
 
 Torch-free.
 """
@@ -175,10 +180,14 @@ class RolloutEnvironment(Protocol):
         """The rollout's status; simulations advance here (no wall-clock pacing required)."""
 
     def stop(self) -> None:
-        """Make the policy stop acting; the arms hold their pose so the final scene can be judged."""
+        """Make the policy stop acting; the arms should hold still until :meth:`home` (final scene judged).
+
+        The robot graph holds only for the supervisor's ``stop_hold_s`` (docs/evaluation.md,
+        "Judging the final scene").
+        """
 
     def home(self) -> None:
-        """Bring the arms back to the start pose (blocking)."""
+        """Bring the arms back home (blocking); after an e-stop, clear it (the operator confirmed)."""
 
     def estop(self) -> None:
         """Emergency stop: thread-safe, fast, callable at any time from any thread."""

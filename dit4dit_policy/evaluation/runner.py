@@ -12,7 +12,7 @@ attempt (operator's ``void``) is kept and the rollout runs again. An exception (
 failing, Ctrl-C) stops the policy, drops the unfinished rollout's recording and propagates; every
 result already written stays.
 
-Entry point for the CLI and ``evaluate.launch.py``: :func:`run_protocol`.
+Entry point for the CLI (``dit4dit eval sim|real``) and other programs: :func:`run_protocol`.
 """
 
 from __future__ import annotations
@@ -202,6 +202,12 @@ def _run_rollout(
     while True:
         operator.announce(f"resetting the scene: {label}")
         own_instruction = environment.reset(slot.task.name, slot.seed)
+        if operator.estopped() or _estop_latched(environment):
+            # An e-stop during the reset, or latched before it (another console, an earlier
+            # session): recover (operator confirms), home, and set the scene up again.
+            if not _recover_and_home(environment, operator, confirm=True):
+                return None, True
+            continue
         instruction = slot.instruction if slot.instruction is not None else own_instruction
         if not instruction:
             raise ValueError(
@@ -214,10 +220,8 @@ def _run_rollout(
         if not operator.estopped():
             break
         # E-stop between rollouts: recover (operator confirms), home, and set the scene up again.
-        if not operator.confirm_recovery():
+        if not _recover_and_home(environment, operator, confirm=True):
             return None, True
-        operator.clear_estop()
-        environment.home()
     started_at = utc_now()
     started_wall = time.monotonic()
     latencies: list[float] = []
@@ -304,13 +308,39 @@ def _run_rollout(
         duration_s,
         time.monotonic() - started_wall,
     )
-    if estopped or operator.estopped():  # also an e-stop pressed while the operator judged
-        if not operator.confirm_recovery():
-            return record, True
-        operator.clear_estop()
-    operator.announce("arms returning to the start pose")
-    environment.home()
+    # Also an e-stop pressed while the operator judged, or one latched elsewhere.
+    if not _recover_and_home(environment, operator, confirm=estopped):
+        return record, True
     return record, quit_requested
+
+
+def _estop_latched(environment: RolloutEnvironment) -> bool:
+    """The environment's optional ``estop_latched()`` (False when it has none)."""
+    latched = getattr(environment, "estop_latched", None)
+    return bool(latched()) if callable(latched) else False
+
+
+def _recover_and_home(environment: RolloutEnvironment, operator: Operator, confirm: bool) -> bool:
+    """``home()``, after the operator's confirmation when an e-stop happened (or ``confirm``).
+
+    An e-stop while homing (the environment leaves it latched) asks for the confirmation again.
+
+    Returns:
+        False when the operator declined to recover (the session ends), else True.
+    """
+    while True:
+        if confirm or operator.estopped() or _estop_latched(environment):
+            if not operator.confirm_recovery():
+                return False
+            operator.clear_estop()
+            if operator.estopped():  # e-stopped again right after confirming
+                confirm = True
+                continue
+        operator.announce("arms returning to the start pose")
+        environment.home()
+        if not (operator.estopped() or _estop_latched(environment)):
+            return True
+        confirm = True
 
 
 def _safe(fn: Callable[[], object]) -> None:

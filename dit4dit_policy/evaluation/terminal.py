@@ -7,7 +7,7 @@ Keys (shown on every prompt)::
     x              stop the running rollout now (the operator ends it early)
     y / n / p      mark success / failure / partial
     v              void the attempt (scene set up wrongly, fault unrelated to the policy): redo it
-    r              after an e-stop: recover (the arms go to the start pose) and go on
+    r              after an e-stop: recover (e-stop released, the arms go home) and go on
     q              quit the session (between rollouts; results so far are kept and resume later)
 
 A background thread reads the terminal in cbreak mode (no echo, no line buffering) and calls the
@@ -66,7 +66,9 @@ class TerminalOperator:
         if not os.isatty(self._fd):
             raise RuntimeError(
                 "the real-robot protocol needs an interactive terminal for its keys (e-stop, start, marks); "
-                f"file descriptor {self._fd} is not a terminal"
+                f"file descriptor {self._fd} is not a terminal (run `dit4dit eval real` in a terminal of "
+                "its own, e.g. next to `ros2 launch dit4dit_policy evaluate.launch.py`, not as a process "
+                "started by ros2 launch)"
             )
         self._out = output or sys.stdout
         self._keys: queue.Queue[str] = queue.Queue()
@@ -240,7 +242,7 @@ class TerminalOperator:
         self._drain()
         self._say(
             "\nE-STOP is engaged. Make the workspace safe, release the robot's stop if needed, then\n"
-            "  [r] recover (the arms go to the start pose) | [q] quit"
+            "  [r] recover (the e-stop is released, the arms go home) | [q] quit"
         )
         key = self._key("rq", stop_on_estop=False)
         return key == "r"

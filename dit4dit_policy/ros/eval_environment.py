@@ -5,20 +5,37 @@
 topics (``/dit4dit/command``, ``/dit4dit/task``) through a
 :class:`~dit4dit_policy.ros.graph_client.GraphClient`:
 
-* **robot** (``eval real``, ``evaluate.launch.py``): the nodes run under ``ros2 launch``; the
-  operator resets the scene, the controller ramps in on ``start`` and out on ``stop``;
+* **robot** (``eval real``, next to ``evaluate.launch.py``): the nodes run under ``ros2 launch``;
+  the operator resets the scene, the controller ramps in on ``start`` and out on ``stop``;
 * **simulation** (``eval sim --graph``): a :class:`~dit4dit_policy.ros.sim_session.SimSession`
   starts the bridge, controller, camera and policy processes; resets and the success predicate
   come from the simulator's status topic.
 
+The controller's state is read from its ``/diagnostics`` (supervisor status, every 0.5 s).
+Mapping of the protocol onto the graph:
+
+* ``reset`` — robot: bring the controller to ``idle`` (``stop`` if it is still active);
+  simulation: reset the scene. With an e-stop latched it returns at once and leaves it latched:
+  :meth:`~GraphRolloutEnvironment.estop_latched` tells the runner, which asks the operator to
+  confirm recovery and then calls ``home``.
+* ``start`` — ``/dit4dit/task`` + ``start``; returns once the controller runs the policy.
+* ``stop`` — ``stop``: the policy's chunks are no longer executed; the supervisor holds the arms
+  for ``supervisor.stop_hold_s`` (0.2 s by default, at most 5 s) and then ramps them out to its
+  rest pose — grippers open — with the weight going to 0. The supervisor has no hold that lasts
+  until the verdict (docs/evaluation.md, "Judging the final scene").
+* ``home`` — after an e-stop (this environment's, or one the controller reports) ``reset``, which
+  the operator has confirmed (the supervisor stays latched in ESTOP until then); otherwise ``stop``
+  while the controller is still active. Then it waits until the controller is ``idle`` (rest pose,
+  weight 0); an e-stop while it waits ends the wait and stays latched.
+* ``estop`` — ``estop`` (thread-safe, from the console's key thread).
+
 Recorded frames pair each ego image with the newest measured joint state and the commanded target
-of the newest action chunk at the frame's time. ``stop()`` sends ``stop``: the controller holds,
-then ramps the arms to the rest pose with the weight going to 0 (the scene is left as it is for the
-operator's verdict); ``home()`` waits until it is idle. Torch-free.
+of the newest action chunk at the frame's time. Torch-free.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -34,6 +51,12 @@ from dit4dit_policy.ros import interfaces as itf
 from dit4dit_policy.ros.graph_client import GraphClient
 from dit4dit_policy.ros.policy_node import reorder
 from dit4dit_policy.ros.sim_session import SimSession, SimSessionConfig
+
+logger = logging.getLogger(__name__)
+
+#: Supervisor states in which the controller commands the arms on its own way to (or in) a rollout;
+#: ``stop`` ends them (RAMP_OUT and IDLE need nothing, ESTOP needs ``reset``).
+ACTIVE_STATES = ("wait_state", "ramp_in", "move_to_start", "run", "hold")
 
 
 def chunk_target_at(chunk: itf.TrajectoryData, stamp_ns: int) -> np.ndarray:
@@ -51,6 +74,8 @@ class GraphRolloutEnvironment:
         session: the simulated graph (None on the robot).
         record: collect RecordedFrames for the rollout recordings.
         description: settings for the results fingerprint.
+        home_timeout_s: longest wait for the controller to become idle in ``home``/``reset`` [s].
+        estop_reset_timeout_s: longest wait for the controller to leave ESTOP after ``reset`` [s].
     """
 
     self_paced = False
@@ -61,27 +86,43 @@ class GraphRolloutEnvironment:
         session: SimSession | None = None,
         record: bool = True,
         description: Mapping[str, Any] | None = None,
+        home_timeout_s: float = 60.0,
+        estop_reset_timeout_s: float = 10.0,
     ) -> None:
         self.client = client
         self.session = session
         self.record = record
+        self.home_timeout_s = home_timeout_s
+        self.estop_reset_timeout_s = estop_reset_timeout_s
         self._description = dict(description or {})
         self._frames: list[RecordedFrame] = []
         self._frames_lock = threading.Lock()
         self._t0_ns: int | None = None
         self._chunk_id = -1
         self._last_chunks = 0
+        # Set by estop() (any thread) until home() sends the `reset` that clears it; the lock keeps
+        # "set + publish estop" and "clear + publish reset" atomic, so an e-stop published after
+        # the reset is never taken for the one being cleared.
+        self._estop_sent = threading.Event()
+        self._estop_lock = threading.Lock()
         client.on_frame.append(self._on_frame)
 
     # -- RolloutEnvironment ------------------------------------------------------------------------------
 
     def reset(self, task: str, seed: int) -> str | None:
-        """Simulation: reset the scene (returns the episode's instruction); robot: wait until idle."""
+        """Simulation: reset the scene (returns the episode's instruction); robot: wait until idle.
+
+        With an e-stop latched nothing is done (no scene reset, no ``reset`` command): the runner
+        sees :meth:`estop_latched`, asks the operator to confirm recovery and calls :meth:`home`.
+        """
         self._t0_ns = None
+        if self.estop_latched():
+            logger.warning("emergency stop latched: waiting for the operator to confirm recovery")
+            return None
         if self.session is not None:
             return str(self.session.reset_scene(task, seed).get("instruction") or "") or None
         if self.client.controller_state not in ("idle", ""):
-            self.home()
+            self._wait_idle(send_stop=True)
         return None
 
     def start(self, instruction: str) -> None:
@@ -91,8 +132,11 @@ class GraphRolloutEnvironment:
         else:
             self.client.task(instruction)
             self.client.command("start")
+            # An e-stop during the ramp-in ends the wait; the next poll() reports it.
             self.client.wait(
-                lambda: self.client.controller_state in ("run", "hold"), 60.0, "the arms to ramp in"
+                lambda: self._estop_sent.is_set() or self.client.controller_state in ("run", "hold", "estop"),
+                60.0,
+                "the arms to ramp in",
             )
         with self._frames_lock:
             self._frames.clear()
@@ -134,17 +178,74 @@ class GraphRolloutEnvironment:
         )
 
     def stop(self) -> None:
-        """``stop``: the policy's chunks are no longer executed; the controller holds then ramps out."""
+        """``stop``: the policy's chunks are no longer executed; the controller holds, then ramps out.
+
+        The hold lasts ``supervisor.stop_hold_s`` (module docstring); the arms do not wait for the
+        operator's verdict.
+        """
         self._t0_ns = None
         self.client.command("stop")
 
     def home(self) -> None:
-        """Wait until the controller has ramped out (rest pose, weight 0) and is idle."""
-        self.client.wait(lambda: self.client.controller_state == "idle", 60.0, "the arms to ramp out")
+        """Bring the controller to ``idle`` (arms at the rest pose, weight 0), recovering from an e-stop.
+
+        Called by the runner after the operator confirmed recovery when an e-stop is latched: sends
+        ``reset`` (ESTOP → RAMP_OUT, or IDLE when nothing was commanded) and waits until the
+        controller has left ESTOP; otherwise ``stop`` while the controller is still active. Returns
+        early, e-stop latched, when an e-stop happens while it waits (:meth:`estop_latched` is then
+        True and the runner asks the operator again).
+
+        Raises:
+            TimeoutError: the controller stayed in ESTOP after ``reset``
+                (``estop_reset_timeout_s``) or did not become idle (``home_timeout_s``).
+        """
+        client = self.client
+        client.spin(0.05)  # the newest diagnostics
+        with self._estop_lock:
+            latched = self._estop_sent.is_set() or client.controller_state == "estop"
+            self._estop_sent.clear()
+            if latched:
+                client.command("reset")
+        if latched:
+            logger.warning("recovering from the emergency stop: reset (the arms ramp out to the rest pose)")
+            # Diagnostics may still report the ESTOP the reset cleared; wait until they do not.
+            client.wait(
+                lambda: self._estop_sent.is_set() or client.controller_state != "estop",
+                self.estop_reset_timeout_s,
+                "the controller to leave its e-stop after `reset`",
+            )
+        self._wait_idle(send_stop=not latched)
+
+    def estop_latched(self) -> bool:
+        """Whether an e-stop is latched (the runner then asks the operator to confirm recovery).
+
+        True when :meth:`estop` was called and :meth:`home` has not cleared it since, or when the
+        controller reports ESTOP (another console, the controller itself, an earlier session).
+        """
+        if self._estop_sent.is_set():
+            return True
+        self.client.spin(0.05)
+        return self._estop_sent.is_set() or self.client.controller_state == "estop"
 
     def estop(self) -> None:
         """Emergency stop on /dit4dit/command (thread-safe)."""
-        self.client.command("estop")
+        with self._estop_lock:
+            self._estop_sent.set()
+            self.client.command("estop")
+
+    def _wait_idle(self, send_stop: bool) -> None:
+        """``stop`` if the controller is still active (``send_stop``), then wait until it is idle.
+
+        Returns early, leaving it latched, on an e-stop.
+        """
+        client = self.client
+        if send_stop and client.controller_state in ACTIVE_STATES:
+            client.command("stop")
+        client.wait(
+            lambda: self._estop_sent.is_set() or client.controller_state in ("idle", "estop"),
+            self.home_timeout_s,
+            "the arms to ramp out to the rest pose (controller idle)",
+        )
 
     def close(self) -> None:
         """Stop the simulated graph, or leave the robot graph running."""

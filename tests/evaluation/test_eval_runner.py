@@ -298,3 +298,90 @@ def test_a_failed_recording_keeps_the_verdict(tmp_path):
     assert first.outcome is Outcome.SUCCESS and first.episode_index is None
     assert "observation.images.ego_view" in first.recording_error
     assert second.episode_index == 0 and second.recording_error is None
+
+
+class LatchingEnvironment(CountingEnvironment):
+    """An environment whose e-stop latches (like the robot controller's) until ``home()`` clears it.
+
+    ``latched`` starts True for an e-stop engaged before the session; ``estop_in_home`` makes the
+    first ``home()`` calls e-stop again while they run (the operator's key during homing), leaving
+    the e-stop latched.
+    """
+
+    def __init__(self, latched=False, estop_in_home=0, operator=None, **kwargs):
+        super().__init__(**kwargs)
+        self.latched = latched
+        self.estop_in_home = estop_in_home
+        self.operator = operator
+
+    def estop_latched(self):
+        return self.latched
+
+    def estop(self):
+        super().estop()
+        self.latched = True
+
+    def home(self):
+        super().home()
+        self.latched = False
+        if self.estop_in_home > 0:
+            self.estop_in_home -= 1
+            self.operator.key_estop()
+
+
+class RecoveringOperator(ListOperator):
+    """Confirms recoveries with the answers given (True: recover, False: quit); e-stop like a key."""
+
+    def __init__(self, marks, answers):
+        super().__init__(marks)
+        self.answers = list(answers)
+        self.asked = 0
+        self._estop = False
+
+    def key_estop(self):
+        self._environment.estop()
+        self._estop = True
+
+    def estopped(self):
+        return self._estop
+
+    def clear_estop(self):
+        self._estop = False
+
+    def confirm_recovery(self):
+        self.asked += 1
+        return self.answers.pop(0)
+
+
+def test_an_estop_latched_before_the_session_needs_the_operators_confirmation(tmp_path):
+    config = _config(tasks=("a",), n=1, record=False)
+    operator = RecoveringOperator([Mark(Outcome.SUCCESS)], [True])
+    env = LatchingEnvironment(latched=True)
+    summary = run_protocol(config, env, tmp_path / "go", mode="test", checkpoint_id="c", operator=operator)
+    assert summary.finished and operator.asked == 1
+    # No rollout starts while it is latched: confirm, home (clears it), set the scene up again.
+    assert env.calls[:4] == [("reset", "a", 10), ("home",), ("reset", "a", 10), ("start", "do a")]
+
+    # Declining the recovery ends the session before any rollout.
+    operator = RecoveringOperator([], [False])
+    env = LatchingEnvironment(latched=True)
+    summary = run_protocol(config, env, tmp_path / "no", mode="test", checkpoint_id="c", operator=operator)
+    assert summary.ran == 0 and summary.stopped_by_operator and env.calls == [("reset", "a", 10)]
+
+
+def test_an_estop_while_homing_is_confirmed_again_before_the_next_rollout(tmp_path):
+    config = _config(tasks=("a",), n=2, record=False)
+    operator = RecoveringOperator([Mark(Outcome.SUCCESS)] * 2, [True])
+    env = LatchingEnvironment(estop_in_home=1, operator=operator)
+    summary = run_protocol(config, env, tmp_path, mode="test", checkpoint_id="c", operator=operator)
+    assert summary.finished and operator.asked == 1
+    # The e-stop pressed while the arms went home stays latched until the operator confirmed.
+    assert env.calls[:7] == [
+        ("reset", "a", 10),
+        ("start", "do a"),
+        ("stop",),
+        ("home",),
+        ("estop",),
+        ("home",),
+        ("reset", "a", 11),
+    ]
