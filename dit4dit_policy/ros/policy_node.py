@@ -26,7 +26,7 @@ import numpy as np
 
 from dit4dit_policy import schema
 from dit4dit_policy.ros import interfaces as itf
-from dit4dit_policy.ros.graph import LifecycleNode
+from dit4dit_policy.ros.graph import Handle, LifecycleNode
 from dit4dit_policy.ros.launcher import node_main
 
 
@@ -225,13 +225,21 @@ class PolicyNode(LifecycleNode):
         )
         self._last_timings: dict[str, float] = {}
         self._expert: ExpertRelayPredictor | None = None
+        # Subscriptions and timers, destroyed in on_cleanup (a cleanup → configure cycle must not
+        # leave the old callbacks attached).
+        self._handles: list[Handle] = []
         if self._predictor_factory is not None:
             self.predictor = self._predictor_factory()
         elif cfg.predictor == "scripted":
             self._expert = ExpertRelayPredictor()
             self.predictor = self._expert
-            self.graph.create_subscription(
-                cfg.expert_topic, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS, self._expert.on_expert_chunk
+            self._handles.append(
+                self.graph.create_subscription(
+                    cfg.expert_topic,
+                    itf.MsgKind.JOINT_TRAJECTORY,
+                    itf.RELIABLE_QOS,
+                    self._expert.on_expert_chunk,
+                )
             )
         else:
             self.predictor = CheckpointPredictor(
@@ -243,17 +251,23 @@ class PolicyNode(LifecycleNode):
         self._pub_diag = self.graph.create_publisher(
             itf.TOPIC_DIAGNOSTICS, itf.MsgKind.DIAGNOSTICS, itf.RELIABLE_QOS
         )
-        self.graph.create_subscription(itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, itf.SENSOR_QOS, self._on_image)
-        self.graph.create_subscription(
-            itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, itf.SENSOR_QOS, self._on_state
-        )
-        self.graph.create_subscription(itf.TOPIC_TASK, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_task)
-        self.graph.create_subscription(
-            itf.TOPIC_COMMAND, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_command
-        )
         period = 1.0 / cfg.rate_hz if cfg.trigger == "rate" else 0.01
-        self.graph.create_timer(period, self._maybe_infer)
-        self.graph.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        self._handles += [
+            self.graph.create_subscription(
+                itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, itf.SENSOR_QOS, self._on_image
+            ),
+            self.graph.create_subscription(
+                itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, itf.SENSOR_QOS, self._on_state
+            ),
+            self.graph.create_subscription(
+                itf.TOPIC_TASK, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_task
+            ),
+            self.graph.create_subscription(
+                itf.TOPIC_COMMAND, itf.MsgKind.STRING, itf.RELIABLE_QOS, self._on_command
+            ),
+            self.graph.create_timer(period, self._maybe_infer),
+            self.graph.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics),
+        ]
         return True
 
     def on_activate(self) -> bool:
@@ -267,6 +281,22 @@ class PolicyNode(LifecycleNode):
         # Let an in-flight inference finish: a thread still inside torch at interpreter exit aborts.
         if self._worker is not None:
             self._worker.join(timeout=30.0)
+        return True
+
+    def on_cleanup(self) -> bool:
+        """Lifecycle ``cleanup``: destroy the subscriptions and timers and drop the model.
+
+        A later ``configure`` loads the (possibly changed) checkpoint again. The graph interface
+        cannot destroy publishers; the two stay, idle.
+        """
+        for handle in self._handles:
+            handle.destroy()
+        self._handles = []
+        self.predictor = None
+        self._expert = None
+        with self._lock:
+            self._frame = None
+            self._state = None
         return True
 
     # Inputs -------------------------------------------------------------------------------------

@@ -2,59 +2,15 @@
 
 from __future__ import annotations
 
+from fake_graph import FakeGraph
+
 from dit4dit_policy.robot.controller import ControllerConfig
 from dit4dit_policy.robot.grippers.factory import GripperConfig
 from dit4dit_policy.robot.link import LinkConfig
 from dit4dit_policy.robot.supervisor import Inputs, State
 from dit4dit_policy.ros import interfaces as itf
 from dit4dit_policy.ros.controller_node import ControllerNode, ControllerNodeConfig
-from dit4dit_policy.ros.graph import Graph, LifecycleState
-
-
-class FakePublisher:
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.sent: list = []
-
-    def publish(self, payload) -> None:
-        self.sent.append(payload)
-
-
-class FakeHandle:
-    def __init__(self, what: str, callback) -> None:
-        self.what = what
-        self.callback = callback
-        self.destroyed = False
-
-    def destroy(self) -> None:
-        self.destroyed = True
-
-
-class FakeGraph(Graph):
-    """Records what a node creates; nothing is delivered unless a test calls the callbacks."""
-
-    def __init__(self) -> None:
-        super().__init__("controller_node")
-        self.publishers: list[FakePublisher] = []
-        self.handles: list[FakeHandle] = []
-
-    def create_publisher(self, topic, kind, qos):
-        self.publishers.append(FakePublisher(topic))
-        return self.publishers[-1]
-
-    def create_subscription(self, topic, kind, qos, callback):
-        self.handles.append(FakeHandle(f"subscription {topic}", callback))
-        return self.handles[-1]
-
-    def create_timer(self, period_s, callback):
-        self.handles.append(FakeHandle(f"timer {period_s}", callback))
-        return self.handles[-1]
-
-    def request_shutdown(self, reason: str) -> None:
-        raise AssertionError(f"unexpected shutdown request: {reason}")
-
-    def live(self) -> list[FakeHandle]:
-        return [h for h in self.handles if not h.destroyed]
+from dit4dit_policy.ros.graph import LifecycleState
 
 
 def configured_node(config: ControllerNodeConfig | None = None) -> tuple[ControllerNode, FakeGraph]:
