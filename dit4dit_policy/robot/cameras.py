@@ -68,6 +68,24 @@ class Camera(abc.ABC):
         """Release the device (idempotent)."""
 
 
+def frames_elapsed(previous_stamp_ns: int | None, stamp_ns: int, fps: float) -> int:
+    """Source frames that passed between two grabs, from their capture stamps (≥ 1).
+
+    A UVC/V4L2 capture through OpenCV exposes no frame sequence number; with a one-frame buffer the
+    newest frame is grabbed and older ones are overwritten, so a gap of ``k`` frame periods between
+    two grabs means ``k - 1`` frames were never delivered. Rounded to the nearest period, so jitter
+    below half a period counts no drop.
+
+    Args:
+        previous_stamp_ns: capture stamp of the previous grab [ns] (None: first frame).
+        stamp_ns: capture stamp of this grab [ns].
+        fps: the stream's nominal rate [Hz].
+    """
+    if previous_stamp_ns is None or fps <= 0:
+        return 1
+    return max(1, round((stamp_ns - previous_stamp_ns) * 1e-9 * fps))
+
+
 def crop_left_half(rgb: np.ndarray) -> np.ndarray:
     """Left eye of a side-by-side stereo frame: (H, 2W, 3) → (H, W, 3) (g1_spec §5, binocular head camera)."""
     return rgb[:, : rgb.shape[1] // 2]
@@ -101,6 +119,7 @@ class OpenCVCamera(Camera):
         self.fourcc, self.left_half, self.read_timeout_s = fourcc, left_half, read_timeout_s
         self._cap = None
         self._index = 0
+        self._last_stamp_ns: int | None = None
 
     def open(self) -> None:
         """See :meth:`Camera.open`."""
@@ -142,7 +161,10 @@ class OpenCVCamera(Camera):
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if self.left_half:
             rgb = np.ascontiguousarray(crop_left_half(rgb))
-        self._index += 1
+        # No sequence number from OpenCV: advance the index by the frame periods since the last grab,
+        # so the camera node's gap counting reports frames that were overwritten before a grab.
+        self._index += frames_elapsed(self._last_stamp_ns, stamp, self.fps)
+        self._last_stamp_ns = stamp
         return Frame(rgb=rgb, stamp_ns=stamp, index=self._index)
 
     def close(self) -> None:
