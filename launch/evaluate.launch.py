@@ -13,6 +13,10 @@ console cannot run under it directly; the launch prints the console command with
 arguments. On a desktop, `console_terminal:='xterm -e'` (or `'gnome-terminal --wait --'`) opens
 the console in a terminal window instead, with `eval_task:=…` and `out:=…`. The graph keeps
 running when the console ends (re-running the console resumes); Ctrl-C here ramps the arms out.
+
+The controller runs with `operator_stop_holds` (g1_policy.launch.py): the `stop` that ends a
+rollout holds the arms — a grasped object stays grasped — until the console sends the second
+`stop` after the verdict, which ramps them out to the rest pose.
 """
 
 import shlex
@@ -88,6 +92,9 @@ def generate_launch_description():
             "checkpoint": LaunchConfiguration("checkpoint"),
             "network_interface": LaunchConfiguration("network_interface"),
             "camera_device": LaunchConfiguration("camera_device"),
+            # The rollout's `stop` holds the arms until the console's home() after the verdict
+            # (its second `stop`), so a grasped object is not dropped before the scene is judged.
+            "operator_stop_holds": "true",
         }.items(),
     )
     return LaunchDescription([*arguments, graph, OpaqueFunction(function=_console)])

@@ -7,6 +7,9 @@ activate themselves; Ctrl-C deactivates the controller, which ramps the arms out
 Then send `start` (arms ramp in under the safety layer, the policy runs) and `stop`:
 
     ros2 topic pub --once /dit4dit/command std_msgs/msg/String "{data: start}"
+
+With `operator_stop_holds:=true` (evaluate.launch.py) a `stop` holds the arms until a second `stop`
+(or `reset`) ramps them out.
 """
 
 from launch import LaunchDescription
@@ -37,6 +40,15 @@ def generate_launch_description():
             "camera_device", default_value="/dev/video0", description="V4L2 device of the head camera"
         ),
         DeclareLaunchArgument("device", default_value="cuda", description="torch device of the policy"),
+        DeclareLaunchArgument(
+            "operator_stop_holds",
+            default_value="false",
+            description="true: an operator `stop` holds the arms (last command, grippers as they are) "
+            "until a second `stop` or `reset` ramps them out, however long that takes; a state fault "
+            "still ramps out after hold_timeout_s (evaluate.launch.py sets true so the scene is judged "
+            "with the object still held). false: `stop` holds for stop_hold_s, then ramps out "
+            "(controller.supervisor.operator_stop_holds)",
+        ),
         DeclareLaunchArgument(
             "params_file",
             default_value=PathJoinSubstitution([share, "config", "g1_robot.yaml"]),
@@ -80,6 +92,9 @@ def generate_launch_description():
                     {
                         "controller.link.interface": LaunchConfiguration("network_interface"),
                         "controller.link.domain_id": LaunchConfiguration("domain_id"),
+                        "controller.supervisor.operator_stop_holds": LaunchConfiguration(
+                            "operator_stop_holds"
+                        ),
                     },
                 ],
             ),

@@ -177,3 +177,90 @@ def test_evaluate_launch_runs_the_operator_console_only_in_a_terminal(monkeypatc
     context.update(out="")
     with pytest.raises(RuntimeError, match="out:="):
         module._console(context)
+
+
+def _argument_defaults(tree: ast.AST) -> dict[str, str | None]:
+    """Declared launch arguments → their constant default (None: none, or not a constant)."""
+    defaults = {}
+    for call in _calls(tree, "DeclareLaunchArgument"):
+        keywords = {k.arg: k.value for k in call.keywords}
+        default = keywords.get("default_value")
+        defaults[call.args[0].value] = default.value if isinstance(default, ast.Constant) else None
+    return defaults
+
+
+def _node_overrides(path: Path) -> dict[str, dict[str, str | None]]:
+    """Per node name: the parameter overrides its ``Node(parameters=[params, {...}])`` passes, each
+    value the constant or the default of the launch argument it names (None: no constant default)."""
+    tree = ast.parse(path.read_text())
+    defaults = _argument_defaults(tree)
+    result: dict[str, dict[str, str | None]] = {}
+    for call in _calls(tree, "Node"):
+        keywords = {k.arg: k.value for k in call.keywords}
+        if not isinstance(keywords.get("name"), ast.Constant) or "parameters" not in keywords:
+            continue
+        overrides = result.setdefault(keywords["name"].value, {})
+        for element in getattr(keywords["parameters"], "elts", []):
+            if not isinstance(element, ast.Dict):
+                continue
+            for key, value in zip(element.keys, element.values, strict=True):
+                if isinstance(value, ast.Constant):
+                    overrides[key.value] = str(value.value)
+                elif isinstance(value, ast.Call) and getattr(value.func, "id", None) == "LaunchConfiguration":
+                    overrides[key.value] = defaults[value.args[0].value]
+    return result
+
+
+@pytest.mark.parametrize(
+    "path", [ROOT / "launch" / "g1_policy.launch.py", ROOT / "launch" / "teleop_record.launch.py"], ids=str
+)
+def test_launch_parameter_overrides_are_node_parameters(path):
+    """Every `{key: value}` a launch file passes to a node is a parameter of that node's config, and
+    the argument defaults load through it together with the file's parameter file."""
+    tree = ast.parse(path.read_text())
+    [params_file] = [c for c in _calls(tree, "DeclareLaunchArgument") if c.args[0].value == "params_file"]
+    [join] = _calls(params_file, "PathJoinSubstitution")
+    yaml_path = ROOT.joinpath(*[e.value for e in join.args[0].elts if isinstance(e, ast.Constant)])
+    overrides = _node_overrides(path)
+    assert overrides
+    for node, values in overrides.items():
+        argv = [*LAUNCH_OVERRIDES.get(node, [])]
+        argv += [f"--{k}={v}" for k, v in values.items() if v is not None]
+        cfg.load_ros_params(_node_class(NODES[node]).CONFIG, yaml_path, node, argv)
+
+
+def test_operator_stop_holds_is_off_on_the_robot_graph_and_on_for_the_evaluation(monkeypatch):
+    """`g1_policy.launch.py operator_stop_holds:=…` sets controller.supervisor.operator_stop_holds
+    (default false: `stop` ramps out after stop_hold_s); `evaluate.launch.py` sets it true, so the
+    rollout's `stop` holds the arms until the verdict (docs/evaluation.md)."""
+    g1 = ROOT / "launch" / "g1_policy.launch.py"
+    tree = ast.parse(g1.read_text())
+    assert _argument_defaults(tree)["operator_stop_holds"] == "false"
+    overrides = _node_overrides(g1)["controller_node"]
+    assert overrides["controller.supervisor.operator_stop_holds"] == "false"
+    node_config = _node_class(NODES["controller_node"]).CONFIG
+    yaml_path = ROOT / "config" / "g1_robot.yaml"
+    for value, expected in (("false", False), ("true", True)):
+        loaded = cfg.load_ros_params(
+            node_config,
+            yaml_path,
+            "controller_node",
+            [f"--controller.supervisor.operator_stop_holds={value}"],
+        )
+        assert loaded.controller.supervisor.operator_stop_holds is expected
+    assert (
+        cfg.load_ros_params(
+            node_config, yaml_path, "controller_node"
+        ).controller.supervisor.operator_stop_holds
+        is False
+    )
+
+    module = _load_evaluate_launch(monkeypatch)
+    [include] = [
+        a
+        for a in module.generate_launch_description().args[0]
+        if type(a).__name__ == "IncludeLaunchDescription"
+    ]
+    passed = dict(include.kwargs["launch_arguments"])
+    assert passed["operator_stop_holds"] == "true"
+    assert set(passed) <= set(_argument_defaults(tree)), "evaluate.launch.py passes an undeclared argument"

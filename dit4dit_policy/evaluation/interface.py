@@ -182,8 +182,9 @@ class RolloutEnvironment(Protocol):
     def stop(self) -> None:
         """Make the policy stop acting; the arms should hold still until :meth:`home` (final scene judged).
 
-        The robot graph holds only for the supervisor's ``stop_hold_s`` (docs/evaluation.md,
-        "Judging the final scene").
+        The robot graph holds until :meth:`home` when the controller runs with
+        ``supervisor.operator_stop_holds`` (``evaluate.launch.py``), else only for the supervisor's
+        ``stop_hold_s`` (docs/evaluation.md, "Judging the final scene").
         """
 
     def home(self) -> None:

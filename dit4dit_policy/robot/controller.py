@@ -187,6 +187,9 @@ class G1Controller:
     def stop(self, ramp_out: bool = True, timeout_s: float = 15.0) -> bool:
         """Stop the loop; with ``ramp_out``, first request an operator stop and wait for IDLE.
 
+        With ``supervisor.operator_stop_holds`` that stop only holds, so a second ``stop`` follows
+        once the supervisor reports the operator-stop hold: the ramp out never waits for an operator.
+
         Returns:
             True if the controller reached a state with nothing commanded (IDLE, WAIT_STATE, or
             ESTOP at weight 0) before the loop stopped.
@@ -214,10 +217,15 @@ class G1Controller:
         self.command("stop")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.supervisor.state is State.IDLE:
+            sup = self.supervisor
+            if sup.state is State.IDLE:
                 return True
-            if self.supervisor.state is State.ESTOP:
+            if sup.state is State.ESTOP:
                 self.command("reset")
+            elif sup.in_operator_hold():
+                # With operator_stop_holds the stop above only holds (until the operator's verdict):
+                # the second stop ramps out. Stops after that are ignored in RAMP_OUT and IDLE.
+                self.command("stop")
             time.sleep(0.02)
         return self._is_safe()
 

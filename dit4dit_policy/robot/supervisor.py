@@ -11,6 +11,11 @@ RAMP_IN | MOVE_TO_START | RUN --fault or operator stop--> HOLD
             trajectory ran out) and an invalid chunk
 HOLD --recoverable fault cleared--> the interrupted state (RUN needs a valid chunk)
 HOLD --hold_timeout_s, or stop_hold_s after an operator stop--> RAMP_OUT
+with operator_stop_holds (evaluation: hold until the operator's verdict):
+  RAMP_IN | MOVE_TO_START | RUN | fault HOLD --operator stop--> HOLD (indefinite: neither stop_hold_s
+      nor hold_timeout_s ends it; chunk faults are ignored)
+  that HOLD --second stop, or reset--> RAMP_OUT
+  that HOLD --a state fault lasting hold_timeout_s from its onset--> RAMP_OUT
 RAMP_OUT: move to the rest pose at <= move_speed, then weight 1->0 over ramp_out_s --> IDLE
 any state --estop--> ESTOP (latched: holds the last command, weight frozen)
 ESTOP --reset--> RAMP_OUT (or IDLE if nothing was commanded)
@@ -62,6 +67,9 @@ COMMANDS = ("start", "stop", "estop", "reset")
 #: Faults after which RUN resumes by itself once they clear (others end in RAMP_OUT).
 RECOVERABLE_FAULTS = frozenset({"chunk_stale", "chunk_invalid", "state_stale", "state_invalid"})
 
+#: Hold reason of an operator stop with ``SupervisorConfig.operator_stop_holds``.
+OPERATOR_HOLD_REASON = "operator stop: holding until stop/reset (operator_stop_holds)"
+
 
 @dataclasses.dataclass
 class SupervisorConfig:
@@ -78,7 +86,15 @@ class SupervisorConfig:
             q = 0 (g1_spec §3.1 ``ctrl_dual_arm_go_home``), grippers open. With weight 0 the robot's
             own controller holds its default arm pose, so resting at home makes the hand-over smooth.
         hold_timeout_s: a HOLD lasting this long ends in RAMP_OUT [s].
-        stop_hold_s: how long an operator stop holds before ramping out [s].
+        stop_hold_s: how long an operator stop holds before ramping out [s] (unused with
+            ``operator_stop_holds``).
+        operator_stop_holds: an operator ``stop`` holds the last command at the current weight
+            until a second ``stop`` or a ``reset`` ramps out (or ``estop``), however long that takes;
+            neither ``stop_hold_s`` nor ``hold_timeout_s`` ends it. A state fault during that hold
+            (stale or invalid state) still ramps out ``hold_timeout_s`` after its onset, like a fault
+            hold; chunk faults are ignored while stopped. For the real-robot evaluation, where the
+            scene is judged after the rollout's ``stop`` with the object still held
+            (``launch/evaluate.launch.py``); False (default): ``stop`` ramps out after ``stop_hold_s``.
         state_max_age_s: measured state older than this is a fault [s] (50 ms, g1_spec §3.2 step 4).
         zero_weight_ticks: extra weight-0 messages sent after the ramp out reached 0 (so a lost
             sample cannot leave the last non-zero weight in force).
@@ -93,6 +109,7 @@ class SupervisorConfig:
     rest_pose: list[float] = dataclasses.field(default_factory=lambda: [0.0] * 14 + [1.0, 1.0])
     hold_timeout_s: float = 2.0
     stop_hold_s: float = 0.2
+    operator_stop_holds: bool = False
     state_max_age_s: float = 0.05
     zero_weight_ticks: int = 25
     log_size: int = 200
@@ -124,6 +141,10 @@ class SupervisorConfig:
             if outside.size:
                 names = [schema.JOINT_NAMES[i] for i in outside]
                 raise ValueError(f"supervisor.{name} is outside the joint limits at {names}")
+        if not isinstance(self.operator_stop_holds, bool):
+            raise ValueError(
+                f"supervisor.operator_stop_holds must be true or false, got {self.operator_stop_holds!r}"
+            )
         if not (isinstance(self.zero_weight_ticks, int) and 0 <= self.zero_weight_ticks <= 10000):
             raise ValueError(
                 f"supervisor.zero_weight_ticks must be an int in [0, 10000], got {self.zero_weight_ticks!r}"
@@ -259,6 +280,11 @@ class Supervisor:
         self._ramp_w0 = 0.0
         self._ramp_out_phase = "move"
         self._hold_from = State.RUN
+        #: Onset time [s] and (fault_key, reason) of a state fault during an operator-stop hold
+        #: (``operator_stop_holds``); None while the state is fresh and valid.
+        self._stop_fault_since: float | None = None
+        self._stop_fault: tuple[str, str] | None = None
+        self._stop_hold_reason = OPERATOR_HOLD_REASON  # hold_reason of the operator-stop hold
         self._zero_tail = 0
         speeds = [self.config.move_speed_rad_s] * 14 + [self.config.gripper_move_speed] * 2
         self._move_speeds = np.array(speeds)
@@ -316,16 +342,55 @@ class Supervisor:
                         self._enter_ramp_out(inputs, "reset after e-stop: ramping out")
                     else:
                         self._go(inputs, State.IDLE, "reset after e-stop (nothing commanded)")
+                elif self.in_operator_hold():
+                    self._enter_ramp_out(inputs, "reset during the operator-stop hold: ramping out")
             elif name == "start":
                 if state is State.IDLE:
                     self._go(inputs, State.WAIT_STATE, "operator start")
             elif name == "stop":
                 if state is State.WAIT_STATE:
                     self._go(inputs, State.IDLE, "operator stop")
+                elif self.config.operator_stop_holds and state is not State.HOLD:
+                    if state in (State.RAMP_IN, State.MOVE_TO_START, State.RUN):
+                        self._stop_fault_since = self._stop_fault = None
+                        self._stop_hold_reason = OPERATOR_HOLD_REASON
+                        self._enter_hold(inputs, "operator_stop", OPERATOR_HOLD_REASON)
+                elif self.config.operator_stop_holds:  # HOLD
+                    self._stop_in_hold(inputs)
                 elif state in (State.RAMP_IN, State.MOVE_TO_START, State.RUN):
                     self._enter_hold(inputs, "operator_stop", "operator stop")
                 elif state is State.HOLD:
                     self.hold_fault, self.hold_reason = "operator_stop", "operator stop"
+
+    def in_operator_hold(self) -> bool:
+        """Whether it is in the indefinite hold of an operator stop (``operator_stop_holds``).
+
+        Only a second ``stop``, a ``reset``, an ``estop`` or a lasting state fault end that hold.
+        """
+        return (
+            self.config.operator_stop_holds
+            and self.state is State.HOLD
+            and self.hold_fault == "operator_stop"
+        )
+
+    def _stop_in_hold(self, inputs: Inputs) -> None:
+        """``stop`` in HOLD with ``operator_stop_holds``.
+
+        In the operator-stop hold it is the second stop: ramp out. In a fault hold it becomes the
+        operator-stop hold (the chunk fault no longer matters; a state fault keeps its onset, so it
+        still ramps out ``hold_timeout_s`` after the fault began). No transition (HOLD stays HOLD).
+        """
+        if self.hold_fault == "operator_stop":
+            self._enter_ramp_out(inputs, "second operator stop: ramping out")
+            return
+        fault, reason = self.hold_fault, self.hold_reason
+        state_fault = fault is not None and fault.startswith("state")
+        self._stop_fault_since = self.state_since_s if state_fault else None
+        self._stop_fault = (fault, reason) if state_fault else None
+        self.hold_fault = "operator_stop"
+        self._stop_hold_reason = f"{OPERATOR_HOLD_REASON}; stopped during a hold for {fault}: {reason}"
+        self.hold_reason = self._stop_hold_reason
+        logger.info("supervisor hold: operator stop during the %s hold; %s", fault, OPERATOR_HOLD_REASON)
 
     # -- per tick ------------------------------------------------------------------------------
 
@@ -404,6 +469,9 @@ class Supervisor:
                 return Decision(True, self._hold_target(inputs), 1.0, "hold")
             return Decision(True, inputs.policy_target, 1.0, "policy")
 
+        if state is State.HOLD and self.in_operator_hold():
+            return self._step_operator_hold(inputs)
+
         if state is State.HOLD:
             waited = t - self.state_since_s
             if self.hold_fault == "operator_stop":
@@ -450,6 +518,51 @@ class Supervisor:
             return Decision(True, target, weight, "rest_move")
 
         raise RuntimeError(f"unhandled supervisor state {state}")  # pragma: no cover
+
+    def _step_operator_hold(self, inputs: Inputs) -> Decision | None:
+        """The operator-stop hold (``operator_stop_holds``): hold until stop/reset, unless the state fails.
+
+        A state fault (whatever makes the measured state not fresh and valid) that lasts
+        ``hold_timeout_s`` from its onset ramps out, exactly as a fault hold times out; a state
+        that comes back in time resets the onset. Chunk faults are not looked at.
+        """
+        c = self.config
+        t = inputs.t_s
+        if inputs.state_ok:
+            if self._stop_fault_since is not None:
+                logger.info(
+                    "supervisor hold: measured state fresh and valid again after %s; still holding "
+                    "for the operator stop",
+                    self._stop_fault[0] if self._stop_fault else "a state fault",
+                )
+            self._stop_fault_since = self._stop_fault = None
+            self.hold_reason = self._stop_hold_reason
+        else:
+            problem = inputs.state_problem or ("state_stale", "no measured state")
+            if self._stop_fault_since is None:
+                self._stop_fault_since, self._stop_fault = t, problem
+                self.hold_reason = (
+                    f"{self._stop_hold_reason}; {problem[0]}: {problem[1]} "
+                    f"(ramping out {c.hold_timeout_s:g} s after its onset unless it clears)"
+                )
+                logger.warning(
+                    "supervisor hold: %s: %s during the operator-stop hold; ramping out in %g s unless "
+                    "it clears",
+                    *problem,
+                    c.hold_timeout_s,
+                )
+            elif t - self._stop_fault_since >= c.hold_timeout_s:
+                fault, reason = self._stop_fault or problem
+                self._enter_ramp_out(
+                    inputs,
+                    f"hold timeout ({c.hold_timeout_s:g} s) after: {reason} (during the operator-stop hold)",
+                    fault,
+                )
+                return None
+        target = self._hold_target(inputs)
+        if target is None:  # nothing commanded and no measured pose: nothing to hold, send nothing
+            return Decision(False, None, self.weight, "hold")
+        return Decision(True, target, self.weight, "hold")
 
     def _begin_ramp_in(self, inputs: Inputs, weight: float) -> None:
         self._ramp_t0, self._ramp_w0 = inputs.t_s, weight
@@ -499,13 +612,17 @@ class Supervisor:
     # -- diagnostics ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, object]:
-        """State, weight, hold reason, the transition count and the (bounded) transition log as plain data."""
+        """State, weight, hold reason, transition count and (bounded) log as plain data.
+
+        ``operator_hold``: in the indefinite hold of an operator stop (``operator_stop_holds``).
+        """
         return {
             "state": self.state.value,
             "since_s": self.state_since_s,
             "weight": self.weight,
             "hold_fault": self.hold_fault,
             "hold_reason": self.hold_reason,
+            "operator_hold": self.in_operator_hold(),
             "transition_count": self.transition_count,
             # list() copies the deque atomically (the loop thread may append while another reads).
             "transitions": [tr.as_dict() for tr in list(self.log)],

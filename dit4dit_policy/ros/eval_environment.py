@@ -6,7 +6,8 @@ topics (``/dit4dit/command``, ``/dit4dit/task``) through a
 :class:`~dit4dit_policy.ros.graph_client.GraphClient`:
 
 * **robot** (``eval real``, next to ``evaluate.launch.py``): the nodes run under ``ros2 launch``;
-  the operator resets the scene, the controller ramps in on ``start`` and out on ``stop``;
+  the operator resets the scene, the controller ramps in on ``start``, holds on ``stop`` through
+  the verdict (``operator_stop_holds``) and ramps out on ``home``;
 * **simulation** (``eval sim --graph``): a :class:`~dit4dit_policy.ros.sim_session.SimSession`
   starts the bridge, controller, camera and policy processes; resets and the success predicate
   come from the simulator's status topic.
@@ -19,14 +20,18 @@ Mapping of the protocol onto the graph:
   :meth:`~GraphRolloutEnvironment.estop_latched` tells the runner, which asks the operator to
   confirm recovery and then calls ``home``.
 * ``start`` — ``/dit4dit/task`` + ``start``; returns once the controller runs the policy.
-* ``stop`` — ``stop``: the policy's chunks are no longer executed; the supervisor holds the arms
-  for ``supervisor.stop_hold_s`` (0.2 s by default, at most 5 s) and then ramps them out to its
-  rest pose — grippers open — with the weight going to 0. The supervisor has no hold that lasts
-  until the verdict (docs/evaluation.md, "Judging the final scene").
+* ``stop`` — ``stop``: the policy's chunks are no longer executed. With
+  ``supervisor.operator_stop_holds`` (``evaluate.launch.py`` sets it) the supervisor holds the last
+  command until ``home`` — the scene, a grasped object included, stays as the rollout left it while
+  the operator judges it; without it the hold lasts ``supervisor.stop_hold_s`` (0.2 s by default)
+  and the arms then ramp out to the rest pose, grippers open (docs/evaluation.md, "Judging the
+  final scene").
 * ``home`` — after an e-stop (this environment's, or one the controller reports) ``reset``, which
   the operator has confirmed (the supervisor stays latched in ESTOP until then); otherwise ``stop``
-  while the controller is still active. Then it waits until the controller is ``idle`` (rest pose,
-  weight 0); an e-stop while it waits ends the wait and stays latched.
+  while the controller is still active — the second ``stop`` that ends an operator-stop hold (it
+  ramps out). Then it waits until the controller is ``idle`` (rest pose, weight 0), repeating
+  ``stop`` while the controller reports an operator-stop hold (a ``stop`` that found the controller
+  running only started that hold); an e-stop while it waits ends the wait and stays latched.
 * ``estop`` — ``estop`` (thread-safe, from the console's key thread).
 
 Recorded frames pair each ego image with the newest measured joint state and the commanded target
@@ -57,6 +62,10 @@ logger = logging.getLogger(__name__)
 #: Supervisor states in which the controller commands the arms on its own way to (or in) a rollout;
 #: ``stop`` ends them (RAMP_OUT and IDLE need nothing, ESTOP needs ``reset``).
 ACTIVE_STATES = ("wait_state", "ramp_in", "move_to_start", "run", "hold")
+
+#: Shortest interval between the repeated ``stop`` commands while the controller reports an
+#: operator-stop hold (``operator_hold`` in its diagnostics, published every 0.5 s) [s].
+STOP_REPEAT_S = 1.0
 
 
 def chunk_target_at(chunk: itf.TrajectoryData, stamp_ns: int) -> np.ndarray:
@@ -178,10 +187,10 @@ class GraphRolloutEnvironment:
         )
 
     def stop(self) -> None:
-        """``stop``: the policy's chunks are no longer executed; the controller holds, then ramps out.
+        """``stop``: the policy's chunks are no longer executed; the controller holds the arms.
 
-        The hold lasts ``supervisor.stop_hold_s`` (module docstring); the arms do not wait for the
-        operator's verdict.
+        With ``supervisor.operator_stop_holds`` the hold lasts until :meth:`home` (the operator judges
+        the scene as the rollout left it); without it, ``supervisor.stop_hold_s`` (module docstring).
         """
         self._t0_ns = None
         self.client.command("stop")
@@ -236,16 +245,29 @@ class GraphRolloutEnvironment:
     def _wait_idle(self, send_stop: bool) -> None:
         """``stop`` if the controller is still active (``send_stop``), then wait until it is idle.
 
-        Returns early, leaving it latched, on an e-stop.
+        With ``send_stop``, ``stop`` is repeated (at most every :data:`STOP_REPEAT_S`) while the
+        controller reports an operator-stop hold (``supervisor.operator_stop_holds``): a ``stop``
+        that found it running (not yet holding) only starts that hold, the next one ramps out, and
+        further ones are ignored in RAMP_OUT and IDLE. Returns early, leaving it latched, on an e-stop.
         """
         client = self.client
+        last_stop = -float("inf")
         if send_stop and client.controller_state in ACTIVE_STATES:
             client.command("stop")
-        client.wait(
-            lambda: self._estop_sent.is_set() or client.controller_state in ("idle", "estop"),
-            self.home_timeout_s,
-            "the arms to ramp out to the rest pose (controller idle)",
-        )
+            last_stop = time.monotonic()
+
+        def done() -> bool:
+            nonlocal last_stop
+            if self._estop_sent.is_set() or client.controller_state in ("idle", "estop"):
+                return True
+            if send_stop and client.controller.get("operator_hold") == "True":
+                now = time.monotonic()
+                if now - last_stop >= STOP_REPEAT_S:
+                    client.command("stop")
+                    last_stop = now
+            return False
+
+        client.wait(done, self.home_timeout_s, "the arms to ramp out to the rest pose (controller idle)")
 
     def close(self) -> None:
         """Stop the simulated graph, or leave the robot graph running."""

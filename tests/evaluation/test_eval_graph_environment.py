@@ -16,11 +16,16 @@ class ModelClient:
 
     Commands act at once on ``state``; ``controller_state`` (what diagnostics report) catches up
     one spin later. A RAMP_OUT ends in IDLE after one spin; ``on_spin`` hooks run on every spin.
+    With ``operator_stop_holds`` a ``stop`` outside HOLD only holds (``operator_hold`` in the
+    diagnostics) and the next ``stop`` or ``reset`` ramps out.
     """
 
-    def __init__(self, state):
+    def __init__(self, state, operator_stop_holds=False):
         self.state = state
         self.reported = state
+        self.operator_stop_holds = operator_stop_holds
+        self.operator_hold = False
+        self.reported_operator_hold = False
         self.commands = []
         self.on_frame = []
         self.on_spin = []
@@ -29,16 +34,25 @@ class ModelClient:
     def controller_state(self):
         return self.reported
 
+    @property
+    def controller(self):
+        return {"state": self.reported, "operator_hold": str(self.reported_operator_hold)}
+
     def command(self, name):
         self.commands.append(name)
         stoppable = ("run", "hold", "ramp_in", "move_to_start")
         if name == "estop":
-            self.state = "estop"
+            self.state, self.operator_hold = "estop", False
+        elif self.operator_hold and name in ("stop", "reset"):
+            self.state, self.operator_hold = "ramp_out", False
+        elif name == "stop" and self.operator_stop_holds and self.state in stoppable:
+            self.state, self.operator_hold = "hold", True
         elif (name, self.state) == ("reset", "estop") or (name == "stop" and self.state in stoppable):
             self.state = "ramp_out"
 
     def spin(self, seconds=0.0):
         self.reported = self.state
+        self.reported_operator_hold = self.operator_hold
         if self.state == "ramp_out":
             self.state = "idle"
         for hook in self.on_spin:
@@ -100,3 +114,35 @@ def test_a_controller_that_stays_in_estop_after_reset_is_an_error():
     env = GraphRolloutEnvironment(client, record=False)
     with pytest.raises(TimeoutError, match="leave its e-stop"):
         env.home()
+
+
+def test_with_operator_stop_holds_the_rollout_stop_holds_until_home_sends_the_second_stop():
+    client = ModelClient("run", operator_stop_holds=True)
+    env = GraphRolloutEnvironment(client, record=False)
+    env.stop()
+    for _ in range(50):  # the verdict: the controller keeps holding
+        client.spin()
+    assert client.commands == ["stop"] and client.controller_state == "hold"
+    env.home()
+    assert client.commands == ["stop", "stop"] and client.controller_state == "idle"
+
+
+@pytest.mark.parametrize("state", ["run", "ramp_in", "move_to_start", "wait_state"])
+def test_with_operator_stop_holds_reset_of_an_active_controller_repeats_stop_until_idle(state, monkeypatch):
+    """A `stop` that finds the controller active (not yet holding) only starts the operator-stop
+    hold; the environment repeats `stop` while the diagnostics report that hold."""
+    monkeypatch.setattr("dit4dit_policy.ros.eval_environment.STOP_REPEAT_S", 0.0)
+    client = ModelClient(state, operator_stop_holds=True)
+    if state == "wait_state":  # stop → idle at once (the model treats it as nothing to hold)
+        client.command = lambda name: (client.commands.append(name), setattr(client, "state", "idle"))
+    env = GraphRolloutEnvironment(client, record=False)
+    env.reset("task", 0)
+    expected = ["stop"] if state == "wait_state" else ["stop", "stop"]
+    assert client.commands == expected and client.controller_state == "idle"
+
+
+def test_without_operator_stop_holds_stop_is_sent_once():
+    client = ModelClient("run")
+    env = GraphRolloutEnvironment(client, record=False)
+    env.reset("task", 0)
+    assert client.commands == ["stop"] and client.controller_state == "idle"

@@ -11,7 +11,8 @@ initial pose q_home.
 
 Fault injection (seconds after start): --bad-crc-from, --mode-machine-from, --silence-from,
 --nan-from. The JSON report (written on exit or SIGTERM) lists counts, the first violations, and
-the (time, weight, q) series of received commands.
+the (time, weight, q) series of received commands (time: ``time.monotonic() - t0_monotonic``,
+the system-wide monotonic clock, so other processes can place their own events in it).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class FakeG1:
         self.prev_w = None
         self.prev_t = 0.0
         self.stop = False
+        self.t0 = time.monotonic()  # series times are time.monotonic() - t0 (same clock as other processes)
         self.lower = schema.POSITION_LOWER[:14] + args.margin - 1e-5
         self.upper = schema.POSITION_UPPER[:14] - args.margin + 1e-5
 
@@ -144,7 +146,7 @@ class FakeG1:
 
     def run(self):
         period = 1.0 / self.args.rate
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         k = 0
         last = t0
         while not self.stop:
@@ -169,6 +171,7 @@ class FakeG1:
             "violations": self.violations,
             "series": self.series,
             "final_q": self.q.tolist(),
+            "t0_monotonic": self.t0,
         }
 
 

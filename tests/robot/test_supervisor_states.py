@@ -1,11 +1,13 @@
 """Supervisor state machine: every transition, e-stop from every state without a jump, ramp shapes."""
 
 import logging
+import threading
+import time
 
 import numpy as np
 import pytest
 
-from dit4dit_policy.robot.supervisor import Inputs, State, Supervisor, SupervisorConfig
+from dit4dit_policy.robot.supervisor import OPERATOR_HOLD_REASON, Inputs, State, Supervisor, SupervisorConfig
 
 DT = 0.004
 MEAS = np.r_[np.full(14, 0.3), 0.8, 0.8]
@@ -504,3 +506,234 @@ def test_transition_numbers_keep_counting_past_the_bounded_log():
     assert snap["transition_count"] == 300 and len(snap["transitions"]) == d.sup.config.log_size == 200
     assert [t["seq"] for t in snap["transitions"]] == list(range(101, 301))
     assert (snap["transitions"][-1]["from"], snap["transitions"][-1]["to"]) == ("wait_state", "idle")
+
+
+# -- operator_stop_holds: an operator stop holds until a second stop / reset (real-robot evaluation) --
+
+
+def operator_hold_driver(state=State.RUN, **cfg):
+    """A driver with ``operator_stop_holds`` in ``state``, then stopped: in the operator-stop hold."""
+    cfg = {"operator_stop_holds": True, "hold_timeout_s": 0.5, "stop_hold_s": 0.2, "ramp_out_s": 2.0, **cfg}
+    d = Driver(**cfg)
+    d.sup.command("start")
+    if state is State.RAMP_IN:
+        d.tick(50)
+    elif state is State.MOVE_TO_START:
+        d.until(State.MOVE_TO_START)
+        d.tick(10)
+    else:
+        d.until(State.RUN)
+        d.policy = START + 0.02
+        d.tick(3)
+    assert d.sup.state is state
+    d.held = (d.sup.last_command.copy(), d.sup.weight)
+    d.n_log = len(d.sup.log)
+    d.sup.command("stop")
+    decision = d.tick()
+    assert d.sup.state is State.HOLD and d.sup.hold_fault == "operator_stop" and d.sup.in_operator_hold()
+    assert decision.source == "hold" and decision.weight == d.held[1]
+    np.testing.assert_array_equal(decision.target, d.held[0])
+    return d
+
+
+def assert_held(d, since, end=None):
+    """Every command in ``d.sent[since:end]`` is the held one (target and weight) in HOLD."""
+    last, w = d.held
+    held = d.sent[since:end]
+    assert held and all(s is State.HOLD for _, s, _, _ in held)
+    assert all(np.array_equal(q, last) and wt == w for _, _, q, wt in held)
+
+
+@pytest.mark.parametrize("state", [State.RUN, State.RAMP_IN, State.MOVE_TO_START])
+def test_operator_stop_holds_until_a_second_stop_then_ramps_out_normally(state, caplog):
+    with caplog.at_level(logging.INFO, logger="dit4dit_policy.robot.supervisor"):
+        d = operator_hold_driver(state)
+    hold = d.sup.log[-1]
+    assert (hold.source, hold.target, hold.fault) == (state, State.HOLD, "operator_stop")
+    assert "holding until stop/reset (operator_stop_holds)" in hold.reason
+    assert "holding until stop/reset (operator_stop_holds)" in caplog.text
+    assert d.sup.snapshot()["operator_hold"] is True
+    n_sent = len(d.sent)
+    # 10 s: far beyond stop_hold_s (0.2 s) and hold_timeout_s (0.5 s). Chunk faults and fresh chunks
+    # do not matter while stopped (no resume, no timeout).
+    d.tick(1000)
+    d.chunk_problem = ("chunk_stale", "trajectory ended 3 s ago")
+    d.tick(1000)
+    d.chunk_problem, d.fresh, d.policy = None, True, START + 0.1
+    d.tick(500)
+    assert d.sup.state is State.HOLD and d.t - hold.t_s > 9.9
+    assert_held(d, n_sent - 1)
+    # The second stop ramps out, exactly like any ramp out: rest pose at <= move speed, then the
+    # weight down over ramp_out_s, never rising.
+    d.sup.command("stop")
+    d.tick()
+    assert d.sup.state is State.RAMP_OUT and d.sup.log[-1].reason == "second operator stop: ramping out"
+    assert d.sup.snapshot()["operator_hold"] is False
+    n_sent = len(d.sent)
+    d.until(State.IDLE)
+    assert_smooth_ramp_out_to_rest(d, n_sent, d.held[1])
+    weights = np.array([w for *_, w in d.sent[n_sent - 1 :]])
+    down = np.flatnonzero(weights < d.held[1])
+    ramp_s = d.sent[n_sent - 1 + down[-1]][0] - d.sent[n_sent - 1 + down[0] - 1][0]
+    assert ramp_s == pytest.approx(2.0 * d.held[1], abs=2 * DT)
+    assert transitions_since(d, d.n_log) == [
+        (state, State.HOLD),
+        (State.HOLD, State.RAMP_OUT),
+        (State.RAMP_OUT, State.IDLE),
+    ]
+
+
+def test_reset_ends_the_operator_stop_hold_with_a_ramp_out():
+    d = operator_hold_driver()
+    d.tick(1000)
+    d.sup.command("reset")
+    d.tick()
+    assert d.sup.state is State.RAMP_OUT and "reset" in d.sup.log[-1].reason
+    n_sent = len(d.sent)
+    d.until(State.IDLE)
+    assert_smooth_ramp_out_to_rest(d, n_sent, 1.0)
+
+
+def test_estop_during_the_operator_stop_hold_latches_and_reset_ramps_out():
+    d = operator_hold_driver()
+    d.tick(200)
+    d.sup.command("estop")
+    decision = d.tick()
+    assert d.sup.state is State.ESTOP and d.sup.log[-1].reason == "operator e-stop"
+    np.testing.assert_array_equal(decision.target, d.held[0])
+    assert decision.weight == 1.0
+    d.sup.command("stop")  # a stop does not leave the e-stop
+    d.tick(100)
+    assert d.sup.state is State.ESTOP
+    d.sup.command("reset")
+    d.tick()
+    assert d.sup.state is State.RAMP_OUT and d.sup.log[-1].reason == "reset after e-stop: ramping out"
+    d.until(State.IDLE)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [("state_stale", "rt/lowstate is 80 ms old"), ("state_invalid", "mode_machine changed 5 -> 6")],
+)
+def test_state_fault_during_the_operator_stop_hold_ramps_out_after_hold_timeout_from_its_onset(fault):
+    d = operator_hold_driver(hold_timeout_s=0.5)
+    d.tick(750)  # 3 s of holding first: the timeout counts from the fault, not from the stop
+    # A fault that clears within hold_timeout_s does not end the hold.
+    d.state_problem = fault
+    d.tick(100)  # 0.4 s
+    assert d.sup.state is State.HOLD and fault[1] in d.sup.hold_reason
+    d.state_problem = None
+    d.tick(500)
+    assert d.sup.state is State.HOLD and d.sup.hold_reason == OPERATOR_HOLD_REASON
+    # One that lasts: RAMP_OUT hold_timeout_s after its onset, like a fault hold.
+    d.state_problem = fault
+    d.tick()
+    onset, n_onset = d.t, len(d.sent)
+    d.until(State.RAMP_OUT)
+    assert d.t - onset == pytest.approx(0.5, abs=2 * DT)
+    ramp = d.sup.log[-1]
+    assert ramp.fault == fault[0] and "hold timeout (0.5 s)" in ramp.reason and fault[1] in ramp.reason
+    assert_held(d, n_onset - 1, -1)  # held unchanged up to the ramp out
+    n_sent = len(d.sent)
+    d.until(State.IDLE)  # the ramp out does not wait for the state to come back
+    assert_smooth_ramp_out_to_rest(d, n_sent, 1.0)
+
+
+def test_no_measured_state_during_the_operator_stop_hold_is_a_state_fault():
+    d = operator_hold_driver(hold_timeout_s=0.5)
+    d.q_meas = None
+    d.tick()
+    onset = d.t
+    d.until(State.RAMP_OUT)
+    assert d.t - onset == pytest.approx(0.5, abs=2 * DT)
+    assert d.sup.log[-1].fault == "state_stale" and "no measured state" in d.sup.log[-1].reason
+
+
+def test_stop_during_a_chunk_fault_hold_becomes_the_operator_stop_hold():
+    d = Driver(operator_stop_holds=True, hold_timeout_s=0.5)
+    d.to_run()
+    d.policy = START + 0.02
+    d.tick(3)
+    d.chunk_problem = ("chunk_stale", "old")
+    d.tick()
+    assert d.sup.state is State.HOLD and d.sup.hold_fault == "chunk_stale"
+    n_log = len(d.sup.log)
+    d.tick(50)
+    d.sup.command("stop")
+    d.tick()
+    assert d.sup.state is State.HOLD and d.sup.in_operator_hold() and len(d.sup.log) == n_log
+    assert "chunk_stale" in d.sup.hold_reason
+    d.chunk_problem, d.fresh = None, True  # recovery does not undo the stop
+    d.tick(1000)
+    assert d.sup.state is State.HOLD
+    d.sup.command("stop")
+    d.tick()
+    assert d.sup.state is State.RAMP_OUT and d.sup.log[-1].reason == "second operator stop: ramping out"
+
+
+def test_stop_during_a_state_fault_hold_keeps_the_fault_onset():
+    d = Driver(operator_stop_holds=True, hold_timeout_s=0.5)
+    d.to_run()
+    d.state_problem = ("state_stale", "rt/lowstate is 80 ms old")
+    d.tick()
+    hold = d.sup.log[-1]
+    assert d.sup.state is State.HOLD and hold.fault == "state_stale"
+    d.tick(50)  # 0.2 s
+    d.sup.command("stop")
+    d.tick()
+    assert d.sup.in_operator_hold()
+    d.until(State.RAMP_OUT)
+    assert d.t - hold.t_s == pytest.approx(0.5, abs=2 * DT)  # from the fault's onset, not the stop
+    assert d.sup.log[-1].fault == "state_stale" and "hold timeout" in d.sup.log[-1].reason
+
+
+def test_without_operator_stop_holds_stop_still_ramps_out_after_stop_hold_s():
+    d = Driver(stop_hold_s=0.2, hold_timeout_s=0.5)
+    assert d.sup.config.operator_stop_holds is False  # the default
+    d.to_run()
+    d.sup.command("stop")
+    d.tick()
+    hold = d.sup.log[-1]
+    assert d.sup.state is State.HOLD and hold.reason == "operator_stop: operator stop"
+    assert not d.sup.in_operator_hold() and d.sup.snapshot()["operator_hold"] is False
+    d.sup.command("reset")  # reset outside ESTOP does nothing without the flag
+    d.until(State.RAMP_OUT)
+    assert d.t - hold.t_s == pytest.approx(0.2, abs=2 * DT) and d.sup.log[-1].reason == "operator stop"
+
+
+def test_operator_stop_holds_must_be_a_bool():
+    with pytest.raises(ValueError, match="operator_stop_holds"):
+        SupervisorConfig(operator_stop_holds="yes")
+    assert SupervisorConfig(operator_stop_holds=True).operator_stop_holds is True
+
+
+@pytest.mark.parametrize(
+    ("flag", "stopped"), [(True, False), (True, True), (False, False)], ids=["run", "holding", "flag-off"]
+)
+def test_controller_stop_ramps_out_through_the_operator_stop_hold(flag, stopped, monkeypatch):
+    """Deactivate / Ctrl-C (``G1Controller.stop(ramp_out=True)``) never waits for an operator: with
+    ``operator_stop_holds`` its first ``stop`` only holds, so it sends the second."""
+    from dit4dit_policy.robot.controller import ControllerConfig, G1Controller
+
+    d = Driver(operator_stop_holds=flag, ramp_out_s=2.0)
+    d.to_run()
+    if stopped:
+        d.sup.command("stop")
+        d.tick(100)
+        assert d.sup.in_operator_hold()
+    controller = G1Controller(ControllerConfig(supervisor=d.sup.config))
+    controller.supervisor = d.sup
+
+    def loop():  # the controller's loop thread, in simulated time: its commands, then a tick
+        while not controller.loop.stopping:
+            while controller._commands:
+                d.sup.command(controller._commands.popleft())
+            d.tick()
+            time.sleep(0.0002)
+
+    controller._thread = threading.Thread(target=loop, daemon=True)
+    controller._thread.start()
+    assert controller.stop(ramp_out=True, timeout_s=120.0)
+    assert d.sup.state is State.IDLE and d.sup.weight == 0.0
+    reasons = [tr.reason for tr in d.sup.log]
+    assert ("second operator stop: ramping out" in reasons) is flag

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,129 @@ def test_estop_recovery_on_the_robot_graph(tmp_path, dds_domain):
     assert "reset after e-stop (nothing commanded)" in log  # the e-stop latched while idle
     report = json.loads((tmp_path / "robot.json").read_text())
     assert report["received"] > 0 and report["violations"] == []
+
+
+class _VerdictPauseOperator(AutomaticOperator):
+    """An operator who looks at the final scene for ``pause_s`` before judging (noting when)."""
+
+    def __init__(self, pause_s):
+        super().__init__()
+        self.pause_s = pause_s
+        self.windows = []  # (start, end) of each verdict pause [time.monotonic()]
+
+    def judge(self, label, status, end_reason):
+        start = time.monotonic()
+        time.sleep(self.pause_s)
+        self.windows.append((start, time.monotonic()))
+        return super().judge(label, status, end_reason)
+
+
+def test_rollout_stop_holds_the_arms_until_the_verdict_on_the_robot_graph(tmp_path, dds_domain):
+    """evaluate.launch.py's `operator_stop_holds`: the rollout's `stop` holds the arms (a grasped
+    object stays grasped) through the verdict, far beyond hold_timeout_s; home()'s second `stop`
+    ramps them out. Also: reset() of a running controller and Ctrl-C (deactivate) during the
+    operator-stop hold both still ramp out — nothing waits for a stop that only holds.
+
+    The real controller node process drives the fake G1 (tests/robot/g1_fake_robot.py), which
+    checks every command and reports them with their times on the shared monotonic clock.
+    """
+    d = dds_domain
+    hold_timeout_s = 0.5
+    robot = subprocess.Popen(
+        [
+            sys.executable,
+            str(FAKE_ROBOT),
+            "--domain",
+            str(d),
+            "--report",
+            str(tmp_path / "robot.json"),
+            "--duration",
+            "600",
+            "--step",
+            str(3.0 / 250.0),  # safety v_max at the 250 Hz loop
+            "--weight-step",
+            str(1.0 / 250.0 / 2.0),  # ramp_in_s = 2 s at 250 Hz
+            "--margin",
+            "0.05",
+            "--init",
+            *[str(q) for q in [0.1, 0.15, -0.1, 0.3, 0.0, 0.05, -0.05] * 2],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    group = ProcessGroup(tmp_path / "logs", env={"CYCLONEDDS_URI": loopback_config_xml()})
+    client = None
+    codes = {}
+    try:
+        params = [
+            f"controller.link.domain_id={d}",
+            "controller.link.interface=lo",
+            "controller.grippers.kind=sim",
+            "controller.supervisor.operator_stop_holds=true",  # as evaluate.launch.py
+            f"controller.supervisor.hold_timeout_s={hold_timeout_s}",
+            "controller.supervisor.ramp_out_s=2.0",
+        ]
+        group.start("controller", node_argv("controller_node", d, params), stop_grace_s=20.0)
+        client = GraphClient(d, interface="lo", liveness_check=group.check)
+        client.wait(lambda: client.controller_state == "idle", 60.0, "the controller node")
+        environment = GraphRolloutEnvironment(client, record=False, home_timeout_s=30.0)
+        config = EvalConfig(
+            protocol=ProtocolConfig(
+                tasks=[TaskSpec("hold_still", instruction="hold still", time_limit_s=1.0)],
+                rollouts_per_task=1,
+            ),
+            recording=RecordingConfig(enabled=False),
+        )
+        operator = _VerdictPauseOperator(pause_s=4 * hold_timeout_s)
+        summary = run_protocol(
+            config, environment, tmp_path / "results", mode="real", checkpoint_id="none", operator=operator
+        )
+        assert summary.finished and summary.ran == 1
+        assert [r.end_reason.value for r in summary.results.final] == ["time_limit"]
+        client.spin(1.0)
+        assert client.controller_state == "idle"
+
+        # reset() of a controller still running: its `stop` only starts the operator-stop hold; it
+        # repeats `stop` while the controller reports that hold, and the arms ramp out.
+        client.command("start")
+        client.wait(lambda: client.controller_state == "run", 30.0, "the controller to run")
+        environment.reset("hold_still", 0)
+        assert client.controller_state == "idle"
+
+        # Ctrl-C (deactivate) during the operator-stop hold ramps out too.
+        client.command("start")
+        client.wait(lambda: client.controller_state == "run", 30.0, "the controller to run")
+        client.command("stop")
+        client.wait(lambda: client.controller.get("operator_hold") == "True", 10.0, "the operator-stop hold")
+        held_at = time.monotonic()
+    finally:
+        if client is not None:
+            client.close()
+        codes = group.stop()
+        if robot.poll() is None:
+            robot.terminate()
+        robot.communicate(timeout=30)
+    assert codes["controller"] == 0  # deactivate reached idle (weight 0) in time
+    log = (tmp_path / "logs" / "controller.log").read_text(errors="replace")
+    assert "holding until stop/reset (operator_stop_holds)" in log
+    assert log.count("second operator stop: ramping out") == 3  # home(), reset(), deactivate
+    assert "hold timeout" not in log
+    report = json.loads((tmp_path / "robot.json").read_text())
+    assert report["received"] > 0 and report["violations"] == []
+    series = np.array(report["series"])
+    t, w, q = series[:, 0] + report["t0_monotonic"], series[:, 1], series[:, 2:]
+    # The verdict pause (after the rollout's `stop`, before home()): every command the robot got
+    # is the held one at weight 1 — also those more than hold_timeout_s after the stop.
+    [(j0, j1)] = operator.windows
+    during = (t >= j0) & (t <= j1)
+    assert np.any(t[during] > j0 + 2 * hold_timeout_s)
+    assert np.all(w[during] == 1.0)
+    assert np.all(q[during] == q[during][0])
+    # home(): the ramp out to weight 0, the weight never rising.
+    after = np.flatnonzero(t > j1)
+    end = after[np.flatnonzero(w[after] == 0.0)[0]]
+    assert np.all(np.diff(w[after[0] : end + 1]) <= 1e-9) and w[after[0]] == 1.0
+    # Deactivate: ramped out after the last hold, last command at weight 0.
+    last = np.flatnonzero(t > held_at)
+    assert last.size and w[-1] == 0.0 and np.all(np.diff(w[last]) <= 1e-9)
