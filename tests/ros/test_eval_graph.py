@@ -97,22 +97,17 @@ class _EstopOperator(AutomaticOperator):
         return True
 
 
-def test_estop_recovery_on_the_robot_graph(tmp_path, dds_domain):
-    """`[r] recover` after an e-stop on the robot graph: home() sends `reset`, the arms ramp out.
-
-    The real controller node process drives the fake G1 (tests/robot/g1_fake_robot.py), which
-    checks every command. An e-stop latched before the session (another console) and one pressed
-    during a rollout are both recovered after the operator's confirmation.
-    """
-    d = dds_domain
-    robot = subprocess.Popen(
+def _start_fake_robot(domain, report):
+    """The fake G1 (tests/robot/g1_fake_robot.py): checks every command against the step, weight-ramp
+    and limit bounds of the controller's defaults and writes its report to ``report`` on exit."""
+    return subprocess.Popen(
         [
             sys.executable,
             str(FAKE_ROBOT),
             "--domain",
-            str(d),
+            str(domain),
             "--report",
-            str(tmp_path / "robot.json"),
+            str(report),
             "--duration",
             "600",
             "--step",
@@ -128,6 +123,17 @@ def test_estop_recovery_on_the_robot_graph(tmp_path, dds_domain):
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_estop_recovery_on_the_robot_graph(tmp_path, dds_domain):
+    """`[r] recover` after an e-stop on the robot graph: home() sends `reset`, the arms ramp out.
+
+    The real controller node process drives the fake G1 (tests/robot/g1_fake_robot.py), which
+    checks every command. An e-stop latched before the session (another console) and one pressed
+    during a rollout are both recovered after the operator's confirmation.
+    """
+    d = dds_domain
+    robot = _start_fake_robot(d, tmp_path / "robot.json")
     group = ProcessGroup(tmp_path / "logs", env={"CYCLONEDDS_URI": loopback_config_xml()})
     client = None
     try:
@@ -204,29 +210,7 @@ def test_rollout_stop_holds_the_arms_until_the_verdict_on_the_robot_graph(tmp_pa
     """
     d = dds_domain
     hold_timeout_s = 0.5
-    robot = subprocess.Popen(
-        [
-            sys.executable,
-            str(FAKE_ROBOT),
-            "--domain",
-            str(d),
-            "--report",
-            str(tmp_path / "robot.json"),
-            "--duration",
-            "600",
-            "--step",
-            str(3.0 / 250.0),  # safety v_max at the 250 Hz loop
-            "--weight-step",
-            str(1.0 / 250.0 / 2.0),  # ramp_in_s = 2 s at 250 Hz
-            "--margin",
-            "0.05",
-            "--init",
-            *[str(q) for q in [0.1, 0.15, -0.1, 0.3, 0.0, 0.05, -0.05] * 2],
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    robot = _start_fake_robot(d, tmp_path / "robot.json")
     group = ProcessGroup(tmp_path / "logs", env={"CYCLONEDDS_URI": loopback_config_xml()})
     client = None
     codes = {}
