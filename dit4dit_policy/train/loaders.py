@@ -71,6 +71,11 @@ class EpochBatchSampler(torch.utils.data.Sampler[list[int]]):
 class FixedBatchSampler(torch.utils.data.Sampler[list[int]]):
     """The same evenly spread batches every time (validation), sharded across ranks.
 
+    Every rank gets the same number of batches: with FSDP or DeepSpeed ZeRO-3 each forward pass
+    gathers parameters collectively, so a rank with one batch more would wait for the others forever.
+    Batches beyond a multiple of ``world_size`` are left out; with fewer batches than ranks, ranks
+    repeat batches cyclically (one batch each).
+
     Args:
         num_samples: dataset size.
         batch_size: samples per batch.
@@ -89,7 +94,8 @@ class FixedBatchSampler(torch.utils.data.Sampler[list[int]]):
             else np.zeros(0, np.int64)
         )
         batches = [index[i : i + batch_size] for i in range(0, len(index), batch_size)]
-        self._batches = batches[rank::world_size]
+        per_rank = max(1, len(batches) // world_size) if batches else 0
+        self._batches = [batches[(rank + k * world_size) % len(batches)] for k in range(per_rank)]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self._batches:

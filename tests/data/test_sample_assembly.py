@@ -230,3 +230,18 @@ def test_loader_workers_read_the_memmap(setup):
     assert not a & b and len(ranks[0]) == len(ranks[1])
     ranks[0].set_position(0, 2)
     assert [list(x) for x in ranks[0]] == ranks[0].batches(0)[2:].tolist()
+
+
+@pytest.mark.parametrize(
+    ("num_samples", "batches", "world_size"), [(50, 5, 2), (50, 5, 4), (8, 1, 3), (40, 6, 3)]
+)
+def test_validation_batches_are_equal_in_number_on_every_rank(num_samples, batches, world_size):
+    # A rank with one validation batch more would hang FSDP/ZeRO-3 (collective forward passes).
+    from dit4dit_policy.train.loaders import FixedBatchSampler
+
+    ranks = [list(FixedBatchSampler(num_samples, 4, batches, r, world_size)) for r in range(world_size)]
+    assert len({len(r) for r in ranks}) == 1 and len(ranks[0]) >= 1
+    assert all(len(b) >= 1 and max(b) < num_samples for r in ranks for b in r)
+    if batches >= world_size:  # no batch is evaluated twice when there are enough
+        seen = [tuple(b) for r in ranks for b in r]
+        assert len(seen) == len(set(seen))
