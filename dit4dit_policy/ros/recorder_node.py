@@ -168,8 +168,13 @@ class RecorderNode(LifecycleNode):
     def on_activate(self) -> bool:
         """Lifecycle ``on_activate``: accept commands (and start an episode with ``autostart``)."""
         self._active = True
-        if self._keyboard is not None:
-            self._keyboard.start()
+        if self._keyboard is not None and not self._keyboard.start():
+            # e.g. under `ros2 launch`, which gives its processes no terminal on stdin
+            self.logger.warning(
+                "keyboard controls are off (stdin is not a terminal): publish record, save, discard, "
+                "success, failure or task:<text> on %s, or run `dit4dit record` in a terminal",
+                itf.TOPIC_COMMAND,
+            )
         if self.config.autostart:
             self._commands.put("record")
         return True

@@ -63,7 +63,9 @@ def _recorder(domain, dataset, *params):
     ]
     for p in params:
         cmd += ["--param", p]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+    )
 
 
 class Probe:
@@ -223,7 +225,8 @@ def test_kill_9_keeps_earlier_episodes_and_restart_repairs(tmp_path, dds_domain)
 def test_no_task_no_episode_and_discard(tmp_path, dds_domain):
     dataset = tmp_path / "demos"
     feeder = _feeder(dds_domain, 40, tmp_path / "stamps.jsonl", time.time_ns())
-    recorder = _recorder(dds_domain, dataset)
+    # keyboard on, stdin not a terminal (as under ros2 launch): commands come from the topic only
+    recorder = _recorder(dds_domain, dataset, "keyboard=true")
     probe = Probe(dds_domain)
     try:
         assert probe.wait_state("idle")
@@ -241,6 +244,7 @@ def test_no_task_no_episode_and_discard(tmp_path, dds_domain):
         feeder.wait()
     assert recorder.returncode == 0, out
     assert "no task instruction" in out
+    assert "keyboard controls are off (stdin is not a terminal)" in out
     log = read_recording_log(dataset)
     assert [e["outcome"] for e in log] == ["discarded"] and log[0]["task"] == "wipe the table"
     assert log[0]["frames"] > 0
