@@ -198,7 +198,7 @@ FAKE_XR = """
     constructor(session, now) { this.session = session; this.t = (now - session.t0) / 1000; }
     getViewerPose() { return { transform: transform([0, 1.6, 0], [0, 0, 0, 1]) }; }
     getPose(space) {
-      const x = space.side === "left" ? -0.2 : 0.2;
+      const x = { left: -0.2, right: 0.2, gaze: 3.0 }[space.side];
       return { transform: transform([x, 1.1, -0.3 - 0.05 * Math.sin(this.t)], [0, 0, 0, 1]) };
     }
   }
@@ -207,9 +207,13 @@ FAKE_XR = """
       super();
       this.t0 = performance.now();
       this.renderState = { baseLayer: null };
+      const source = (hand, mode, side, trigger) =>
+        ({ handedness: hand, targetRayMode: mode, gripSpace: { side: side }, gamepad: pad(trigger) });
       this.inputSources = [
-        { handedness: "left", gripSpace: { side: "left" }, gamepad: pad(0) },
-        { handedness: "right", gripSpace: { side: "right" }, gamepad: pad(0.5) },
+        source("left", "tracked-pointer", "left", 0),
+        source("right", "tracked-pointer", "right", 0.5),
+        // visionOS-style gaze-and-pinch source after the real one: must not replace the right hand
+        source("right", "transient-pointer", "gaze", 0),
       ];
     }
     async updateRenderState(state) { Object.assign(this.renderState, state); }
@@ -270,5 +274,6 @@ def test_xr_session_streams_controller_poses(browser, teleop_server):
     print(f"\npage → server pose rate {stats.rate_hz:.0f} Hz over {stats.frames} messages")
     assert frame.mode == "controller" and frame.head is not None
     assert frame.left.pose.position[0] == pytest.approx(-0.2) and frame.right.squeeze == 1.0
+    assert frame.right.pose.position[0] == pytest.approx(0.2)  # not the transient pointer's 3.0
     assert frame.right.trigger == pytest.approx(0.5)
     assert frame.latency_ms is not None and frame.latency_ms > 0  # the page measured the loop from the acks
