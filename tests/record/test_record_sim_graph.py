@@ -9,6 +9,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,6 +182,28 @@ def test_minutes_of_sim_recording_lose_no_published_frame(tmp_path, dds_domain):
     assert counters["dropped"] == int(filled.sum())
     report = validate_dataset(tmp_path / "demos", embodiment="g1_16dof")
     assert not report.errors, report.errors
+    # ... and it trains with the data module (tiny preset on the CPU, two steps)
+    from dit4dit_policy.train.config import load_train_config
+    from dit4dit_policy.train.trainer import Trainer
+
+    overrides = {
+        "data.datasets": f"[{tmp_path / 'demos'}]",
+        "output_dir": str(tmp_path / "run"),
+        "data.val_episodes": 0,
+        "data.num_workers": 0,
+        "train.batch_size": 2,
+        "train.max_steps": 2,
+        "train.log_every": 1,
+        "train.save_every": 3,
+        "train.progress": "false",
+        "train.tensorboard": "false",
+        "train.cpu": "true",
+        "optim.warmup_steps": 1,
+        "model.image_size": "[32,32]",
+    }
+    config = Path(__file__).resolve().parents[2] / "config/train/sim_tiny.yaml"
+    summary = Trainer(load_train_config(config, [f"--{k}={v}" for k, v in overrides.items()])).fit()
+    assert summary["step"] == 2 and np.isfinite(float(summary["loss"]))
     print(
         f"\n{ds.episode_lengths[0]} frames in {seconds} s: {len(captured)} rendered and recorded "
         f"({len(inside)} seen by the probe, all recorded), {int(filled.sum())} slots filled "
