@@ -12,10 +12,12 @@
 #   6. the Markdown/HTML report; with INSTALL=1 the checkpoint is copied into the package
 #
 # Every stage resumes: finished stages are skipped, training and evaluation continue where they
-# stopped. Outputs: datasets/sim/, runs/demo_policy*/, outputs/demo_policy_eval*/.
+# stopped. Outputs: datasets/sim/, runs/demo_policy*/, outputs/demo_policy_eval*/. FRESH=1 deletes
+# those first, so nothing from an earlier run is reused (a true from-scratch reproduction). Each
+# stage's start and end are appended to outputs/reproduce_demo_policy.log.
 #
-# Environment: ROLLOUTS (default 20), COMPARE_NO_VIDEO (0), INSTALL (0), DIT4DIT (the command,
-# default .venv/bin/dit4dit; run `make test` or scripts/setup_env.sh first to create .venv).
+# Environment: ROLLOUTS (default 20), COMPARE_NO_VIDEO (0), INSTALL (0), FRESH (0), DIT4DIT (the
+# command, default .venv/bin/dit4dit; run `make test` or scripts/setup_env.sh first to create .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,9 +26,21 @@ PYTHON=${PYTHON:-$(dirname "$DIT4DIT")/python}
 ROLLOUTS=${ROLLOUTS:-20}
 COMPARE_NO_VIDEO=${COMPARE_NO_VIDEO:-0}
 INSTALL=${INSTALL:-0}
+FRESH=${FRESH:-0}
 TASKS=(close_drawer close_drawer_heldout pick_place pick_place_heldout stack_cups stack_cups_heldout)
 
-log() { printf '\n[reproduce %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+mkdir -p outputs
+log() {
+  printf '\n[reproduce %s] %s\n' "$(date +%H:%M:%S)" "$*"
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> outputs/reproduce_demo_policy.log
+}
+
+if [[ "$FRESH" == 1 ]]; then
+  log "fresh: removing datasets/sim, runs/demo_policy*, outputs/demo_policy_eval*"
+  rm -rf datasets/sim runs/demo_policy runs/demo_policy_vae runs/demo_policy_frames runs/demo_policy_novideo \
+    outputs/demo_policy_eval outputs/demo_policy_eval_novideo
+fi
+log "start at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
 demos() {  # task episodes
   local out="datasets/sim/$1"
