@@ -46,6 +46,14 @@ FRAME_QOS = itf.QosProfile(itf.Reliability.BEST_EFFORT, 30)
 STATE_QOS = itf.QosProfile(itf.Reliability.BEST_EFFORT, 100)
 
 
+#: Best effort like every sensor stream (REP-2003), but a second of history instead of 5 samples:
+#: DDS keeps receiving while this node's executor is stalled (GC, a save, a busy CPU), and with
+#: keep-last 5 a stall over ~0.17 s would lose camera frames the camera had delivered.
+RECORDER_IMAGE_QOS = itf.QosProfile(itf.Reliability.BEST_EFFORT, 30)
+#: Joint states at up to 500 Hz: one second of history as well.
+RECORDER_STATE_QOS = itf.QosProfile(itf.Reliability.BEST_EFFORT, 500)
+
+
 @dataclasses.dataclass
 class RecorderNodeConfig:
     """Parameters of the recorder node (``recorder_node: ros__parameters:``).
@@ -139,10 +147,10 @@ class RecorderNode(LifecycleNode):
         self._frames_total = 0
         self._subs = [
             self.graph.create_subscription(
-                itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, itf.SENSOR_QOS, self._on_image
+                itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, RECORDER_IMAGE_QOS, self._on_image
             ),
             self.graph.create_subscription(
-                itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, itf.SENSOR_QOS, self._on_joint_state
+                itf.TOPIC_JOINT_STATES, itf.MsgKind.JOINT_STATE, RECORDER_STATE_QOS, self._on_joint_state
             ),
             self.graph.create_subscription(
                 itf.TOPIC_ACTION_CHUNK, itf.MsgKind.JOINT_TRAJECTORY, itf.RELIABLE_QOS, self._on_chunk

@@ -104,7 +104,8 @@ def test_record_sim_teleoperates_through_the_controller(tmp_path, dds_domain):
 @pytest.mark.slow
 def test_minutes_of_sim_recording_lose_no_published_frame(tmp_path, dds_domain):
     """`dit4dit record --sim` for 150 s: every ego frame the simulated camera published is in the
-    dataset exactly once (by capture stamp), at 30 Hz slots, and the dataset validates for the G1.
+    dataset exactly once (by capture stamp) at its 30 Hz slot, or counted as a duplicate when an
+    earlier frame already took that slot; the dataset validates for the G1 and trains.
 
     Frames the simulator's renderer could not produce in time (it shares two cores with the
     physics, controller, teleop and recorder processes) are camera-side losses: the recorder fills
@@ -121,8 +122,11 @@ def test_minutes_of_sim_recording_lose_no_published_frame(tmp_path, dds_domain):
     _pose_log(tmp_path / "poses.jsonl", seconds=seconds + 30)
     probe = DdsGraph("probe", dds_domain, interface="lo")
     published: list[int] = []
-    probe.create_subscription(
-        itf.TOPIC_IMAGE, itf.MsgKind.IMAGE, itf.SENSOR_QOS, lambda frame: published.append(frame.stamp_ns)
+    probe.create_subscription(  # best effort like the recorder, with a second of history
+        itf.TOPIC_IMAGE,
+        itf.MsgKind.IMAGE,
+        itf.QosProfile(itf.Reliability.BEST_EFFORT, 30),
+        lambda frame: published.append(frame.stamp_ns),
     )
     proc = subprocess.Popen(
         [
@@ -175,9 +179,17 @@ def test_minutes_of_sim_recording_lose_no_published_frame(tmp_path, dds_domain):
     missing = np.setdiff1d(inside, captured)
     assert len(np.unique(captured)) == len(captured)  # no frame twice
     assert len(inside) > 30 * seconds * 0.5, (len(inside), output)  # the probe saw the stream
-    assert len(missing) == 0, f"{len(missing)} of {len(inside)} published frames not recorded"
-    np.testing.assert_allclose(data["timestamp"], np.arange(ds.episode_lengths[0]) / 30.0, atol=1e-4)
     counters = read_recording_log(tmp_path / "demos")[-1]["counters"]
+    # Every published frame is recorded, except one whose 30 Hz slot the previous recorded frame
+    # already took (a renderer catching up can deliver two frames < half a period apart): those are
+    # counted as duplicates, and each lies within half a period after a recorded frame.
+    previous = captured[np.searchsorted(captured, missing) - 1]
+    assert len(missing) <= counters["duplicates"], (
+        f"{len(missing)} of {len(inside)} published frames not recorded, "
+        f"{counters['duplicates']} counted as duplicates"
+    )
+    assert np.all(missing - previous < 1e9 / 30 / 2), (missing, previous)
+    np.testing.assert_allclose(data["timestamp"], np.arange(ds.episode_lengths[0]) / 30.0, atol=1e-4)
     assert counters["frames"] == ds.episode_lengths[0]
     assert counters["dropped"] == int(filled.sum())
     report = validate_dataset(tmp_path / "demos", embodiment="g1_16dof")
@@ -206,6 +218,7 @@ def test_minutes_of_sim_recording_lose_no_published_frame(tmp_path, dds_domain):
     assert summary["step"] == 2 and np.isfinite(float(summary["loss"]))
     print(
         f"\n{ds.episode_lengths[0]} frames in {seconds} s: {len(captured)} rendered and recorded "
-        f"({len(inside)} seen by the probe, all recorded), {int(filled.sum())} slots filled "
+        f"({len(inside)} seen by the probe, {len(missing)} of them skipped as slot duplicates), "
+        f"{int(filled.sum())} slots filled "
         f"(renderer behind), counters {counters}"
     )
