@@ -45,36 +45,42 @@ def _pose_log(path, seconds=16.0, rate=60):
             handle.write(json.dumps(record) + "\n")
 
 
+def _record_sim_argv(domain, tmp_path, seconds):
+    """`dit4dit record --sim` streaming tmp_path/poses.jsonl (certificate in tmp_path/cert) into
+    tmp_path/demos for ``seconds``, one episode, h264."""
+    return [
+        sys.executable,
+        "-m",
+        "dit4dit_policy.cli",
+        "record",
+        "--sim",
+        "--domain",
+        str(domain),
+        "--dataset",
+        str(tmp_path / "demos"),
+        "--task",
+        "wave over the drawer",
+        "--cert-dir",
+        str(tmp_path / "cert"),
+        "--pose-log",
+        str(tmp_path / "poses.jsonl"),
+        "--teleop-port",
+        "0",
+        "--autostart",
+        "--duration",
+        str(seconds),
+        "--codec",
+        "h264",
+    ]
+
+
 @pytest.mark.slow
 def test_record_sim_teleoperates_through_the_controller(tmp_path, dds_domain):
     cert_dir = tmp_path / "cert"
     generate_certificate(CertificatePaths(cert_dir / "cert.pem", cert_dir / "key.pem"), ["127.0.0.1"])
     _pose_log(tmp_path / "poses.jsonl")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dit4dit_policy.cli",
-            "record",
-            "--sim",
-            "--domain",
-            str(dds_domain),
-            "--dataset",
-            str(tmp_path / "demos"),
-            "--task",
-            "wave over the drawer",
-            "--cert-dir",
-            str(cert_dir),
-            "--pose-log",
-            str(tmp_path / "poses.jsonl"),
-            "--teleop-port",
-            "0",
-            "--autostart",
-            "--duration",
-            "10",
-            "--codec",
-            "h264",
-        ],
+        _record_sim_argv(dds_domain, tmp_path, 10),
         capture_output=True,
         text=True,
         timeout=400,
@@ -129,30 +135,7 @@ def test_minutes_of_sim_recording_lose_no_published_frame(tmp_path, dds_domain):
         lambda frame: published.append(frame.stamp_ns),
     )
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dit4dit_policy.cli",
-            "record",
-            "--sim",
-            "--domain",
-            str(dds_domain),
-            "--dataset",
-            str(tmp_path / "demos"),
-            "--task",
-            "wave over the drawer",
-            "--cert-dir",
-            str(cert_dir),
-            "--pose-log",
-            str(tmp_path / "poses.jsonl"),
-            "--teleop-port",
-            "0",
-            "--autostart",
-            "--duration",
-            str(seconds),
-            "--codec",
-            "h264",
-        ],
+        _record_sim_argv(dds_domain, tmp_path, seconds),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
