@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the bundled demo policy (dit4dit_policy/assets/demo_policy) from scratch on a CPU:
 #
-#   1. scripted demonstrations: close_drawer 200 episodes, pick_place 100 (seeds 1000+; the
-#      evaluation uses seeds 0-19, so every evaluated scene is unseen)
+#   1. scripted demonstrations: close_drawer 200 episodes, pick_place 100, generated in parallel
+#      (seeds 1000+; the evaluation uses seeds 0-19, so every evaluated scene is unseen)
 #   2. the tiny preset's VAE trained as an autoencoder on those frames (~20 min on 2 cores)
 #   3. the policy (config/train/demo_policy.yaml, 3000 steps, ~1.5 h on 2 cores); with
 #      COMPARE_NO_VIDEO=1 also the λ = 0 comparison run (video loss off)
@@ -59,8 +59,12 @@ evaluate() {  # checkpoint out
   "$DIT4DIT" eval sim --graph --policy "$1" "${task_args[@]}" --rollouts "$ROLLOUTS" --out "$2"
 }
 
-demos close_drawer 200
-demos pick_place 100
+# The two tasks' demonstrations are generated side by side (each is one single-threaded MuJoCo
+# process); either failing stops the script.
+demos close_drawer 200 & close_drawer_pid=$!
+demos pick_place 100 & pick_place_pid=$!
+wait "$close_drawer_pid"
+wait "$pick_place_pid"
 
 if [[ -f runs/demo_policy_vae/vae/config.json ]]; then
   log "VAE: runs/demo_policy_vae/vae exists, skipped"
