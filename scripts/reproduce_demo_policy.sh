@@ -16,8 +16,9 @@
 # those first, so nothing from an earlier run is reused (a true from-scratch reproduction). Each
 # stage's start and end are appended to outputs/reproduce_demo_policy.log.
 #
-# Environment: ROLLOUTS (default 20), COMPARE_NO_VIDEO (0), INSTALL (0), FRESH (0), DIT4DIT (the
-# command, default .venv/bin/dit4dit; run `make test` or scripts/setup_env.sh first to create .venv).
+# Environment: ROLLOUTS (default 20), TASKS (the evaluated tasks, space-separated; default all six),
+# COMPARE_NO_VIDEO (0), INSTALL (0), FRESH (0), DIT4DIT (the command, default .venv/bin/dit4dit; run
+# `make test` or scripts/setup_env.sh first to create .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ ROLLOUTS=${ROLLOUTS:-20}
 COMPARE_NO_VIDEO=${COMPARE_NO_VIDEO:-0}
 INSTALL=${INSTALL:-0}
 FRESH=${FRESH:-0}
-TASKS=(close_drawer close_drawer_heldout pick_place pick_place_heldout stack_cups stack_cups_heldout)
+read -r -a TASKS <<< "${TASKS:-close_drawer close_drawer_heldout pick_place pick_place_heldout stack_cups stack_cups_heldout}"
 
 mkdir -p outputs
 log() {
