@@ -106,4 +106,4 @@ if [[ "$INSTALL" == 1 ]]; then
   rm -rf dit4dit_policy/assets/demo_policy
   mv dit4dit_policy/assets/demo_policy.tmp dit4dit_policy/assets/demo_policy
 fi
-log "done: report in outputs/demo_policy_eval/report.md"
+log "done: report in outputs/demo_policy_eval/report/report.md"
