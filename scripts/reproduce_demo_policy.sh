@@ -14,7 +14,7 @@
 # Every stage resumes: finished stages are skipped, training and evaluation continue where they
 # stopped. Outputs: datasets/sim/, runs/demo_policy*/, outputs/demo_policy_eval*/. FRESH=1 deletes
 # those first, so nothing from an earlier run is reused (a true from-scratch reproduction). Each
-# stage's start and end are appended to outputs/reproduce_demo_policy.log.
+# stage's start (the previous stage's end) is appended to outputs/reproduce_demo_policy.log.
 #
 # Environment: ROLLOUTS (default 20), TASKS (the evaluated tasks, space-separated; default all six),
 # COMPARE_NO_VIDEO (0), INSTALL (0), FRESH (0), DIT4DIT (the command, default .venv/bin/dit4dit; run
@@ -60,8 +60,9 @@ evaluate() {  # checkpoint out
   "$DIT4DIT" eval sim --graph --policy "$1" "${task_args[@]}" --rollouts "$ROLLOUTS" --out "$2"
 }
 
-# The two tasks' demonstrations are generated side by side (each is one single-threaded MuJoCo
-# process); either failing stops the script.
+# The two tasks' demonstrations are generated side by side (one process each: MuJoCo physics plus
+# offscreen rendering); on 2 cores this is no faster than one after the other, on more it is.
+# Either failing stops the script.
 demos close_drawer 200 & close_drawer_pid=$!
 demos pick_place 100 & pick_place_pid=$!
 wait "$close_drawer_pid"
